@@ -1,0 +1,267 @@
+#include "cert.h"
+
+#include <stdbool.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <openssl/asn1.h>
+#include <openssl/bio.h>
+#include <openssl/bn.h>
+#include <openssl/core_names.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+
+#include "fileio.h"
+#include "hex.h"
+
+void pt_time_iso8601(time_t t, char out[21])
+{
+    struct tm tm;
+    if (gmtime_r(&t, &tm) == NULL || strftime(out, 21, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
+        snprintf(out, 21, "invalid time");
+}
+
+pt_err pt_time_parse_iso8601(const char *text, time_t *out)
+{
+    int y, mo, d, h = 0, mi = 0, s = 0, used = 0;
+    struct tm tm;
+    *out = 0;
+    size_t n = strlen(text);
+    if (sscanf(text, "%4d-%2d-%2d%n", &y, &mo, &d, &used) != 3 || used != 10)
+        goto bad;
+    if (n > 10) {
+        int used2 = 0;
+        if ((text[10] != 'T' && text[10] != ' ') ||
+            sscanf(text + 11, "%2d:%2d%n", &h, &mi, &used2) != 2 || used2 != 5)
+            goto bad;
+        size_t pos = 16;
+        if (text[pos] == ':') {
+            int used3 = 0;
+            if (sscanf(text + pos + 1, "%2d%n", &s, &used3) != 1 || used3 != 2)
+                goto bad;
+            pos += 3;
+        }
+        if (text[pos] == 'Z')
+            pos++;
+        if (pos != n)
+            goto bad;
+    }
+    if (mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || s > 60 || y < 1970)
+        goto bad;
+    memset(&tm, 0, sizeof tm);
+    tm.tm_year = y - 1900;
+    tm.tm_mon = mo - 1;
+    tm.tm_mday = d;
+    tm.tm_hour = h;
+    tm.tm_min = mi;
+    tm.tm_sec = s;
+    *out = timegm(&tm);
+    /* Reject dates that do not exist (timegm normalises 2026-02-31 to March). */
+    struct tm back;
+    if (gmtime_r(out, &back) == NULL || back.tm_mday != d || back.tm_mon != mo - 1)
+        goto bad;
+    return PT_OK;
+bad:
+    return pt_fail(PT_ERR_USAGE, "'%s' is not an ISO 8601 UTC time (YYYY-MM-DD or YYYY-MM-DDTHH:MM:SSZ)",
+                   text);
+}
+
+static char *name_text(const X509_NAME *name)
+{
+    BIO *b = BIO_new(BIO_s_mem());
+    char *text = NULL;
+    if (b == NULL)
+        return NULL;
+    if (X509_NAME_print_ex(b, name, 0, XN_FLAG_RFC2253 & ~ASN1_STRFLGS_ESC_MSB) >= 0) {
+        char *p;
+        long n = BIO_get_mem_data(b, &p);
+        text = OPENSSL_malloc((size_t)n + 1);
+        if (text != NULL) {
+            memcpy(text, p, (size_t)n);
+            text[n] = '\0';
+        }
+    }
+    BIO_free(b);
+    return text;
+}
+
+static pt_err asn1_time_to_time_t(const ASN1_TIME *t, time_t *out)
+{
+    struct tm tm;
+    if (t == NULL || ASN1_TIME_to_tm(t, &tm) != 1)
+        return pt_fail_openssl(PT_ERR_FORMAT, "certificate has an invalid validity time");
+    *out = timegm(&tm);
+    return PT_OK;
+}
+
+void pt_pkey_describe(const EVP_PKEY *pkey, char *out, size_t outlen)
+{
+    int id = EVP_PKEY_get_base_id(pkey);
+    if (id == EVP_PKEY_RSA) {
+        snprintf(out, outlen, "RSA %d", EVP_PKEY_get_bits(pkey));
+    } else if (id == EVP_PKEY_EC) {
+        char group[64] = "";
+        size_t glen = 0;
+        if (EVP_PKEY_get_utf8_string_param(pkey, OSSL_PKEY_PARAM_GROUP_NAME, group, sizeof group,
+                                           &glen) == 1) {
+            int nid = OBJ_sn2nid(group);
+            const char *nist = nid != NID_undef ? EC_curve_nid2nist(nid) : NULL;
+            snprintf(out, outlen, "EC %s", nist ? nist : group);
+        } else {
+            snprintf(out, outlen, "EC");
+        }
+    } else {
+        snprintf(out, outlen, "%s", OBJ_nid2sn(id));
+    }
+}
+
+void pt_cert_info_free(pt_cert_info *info)
+{
+    OPENSSL_free(info->subject);
+    OPENSSL_free(info->issuer);
+    OPENSSL_free(info->serial);
+    memset(info, 0, sizeof *info);
+}
+
+pt_err pt_cert_info_get(X509 *x, pt_cert_info *info)
+{
+    memset(info, 0, sizeof *info);
+    pt_err rc = PT_OK;
+    info->subject = name_text(X509_get_subject_name(x));
+    info->issuer = name_text(X509_get_issuer_name(x));
+    if (info->subject == NULL || info->issuer == NULL) {
+        rc = pt_fail(PT_ERR_NOMEM, "out of memory");
+        goto fail;
+    }
+    BIGNUM *bn = ASN1_INTEGER_to_BN(X509_get0_serialNumber(x), NULL);
+    if (bn == NULL) {
+        rc = pt_fail_openssl(PT_ERR_FORMAT, "certificate has an invalid serial number");
+        goto fail;
+    }
+    char *hex = BN_bn2hex(bn);
+    BN_free(bn);
+    if (hex == NULL) {
+        rc = pt_fail(PT_ERR_NOMEM, "out of memory");
+        goto fail;
+    }
+    info->serial = hex;
+
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned int mdlen = 0;
+    if (X509_digest(x, EVP_sha256(), md, &mdlen) != 1 || mdlen != 32) {
+        rc = pt_fail_openssl(PT_ERR_OPENSSL, "cannot compute certificate fingerprint");
+        goto fail;
+    }
+    pt_hex_lower(md, mdlen, info->sha256);
+
+    rc = asn1_time_to_time_t(X509_get0_notBefore(x), &info->not_before_t);
+    if (rc == PT_OK)
+        rc = asn1_time_to_time_t(X509_get0_notAfter(x), &info->not_after_t);
+    if (rc != PT_OK)
+        goto fail;
+    pt_time_iso8601(info->not_before_t, info->not_before);
+    pt_time_iso8601(info->not_after_t, info->not_after);
+
+    EVP_PKEY *pkey = X509_get0_pubkey(x);
+    if (pkey != NULL)
+        pt_pkey_describe(pkey, info->key, sizeof info->key);
+    else
+        snprintf(info->key, sizeof info->key, "unknown");
+    return PT_OK;
+fail:
+    pt_cert_info_free(info);
+    return rc;
+}
+
+pt_err pt_cert_parse(const uint8_t *data, size_t len, X509 **out)
+{
+    *out = NULL;
+    if (len > PT_CERT_FILE_MAX)
+        return pt_fail(PT_ERR_LIMIT, "certificate of %zu bytes is too large", len);
+    static const char pem_marker[] = "-----BEGIN CERTIFICATE-----";
+    bool is_pem = len >= sizeof pem_marker - 1 &&
+                  memmem(data, len, pem_marker, sizeof pem_marker - 1) != NULL;
+    X509 *x = NULL;
+    if (is_pem) {
+        BIO *b = BIO_new_mem_buf(data, (int)len);
+        if (b == NULL)
+            return pt_fail(PT_ERR_NOMEM, "out of memory");
+        x = PEM_read_bio_X509(b, NULL, NULL, NULL);
+        BIO_free(b);
+    } else {
+        const unsigned char *p = data;
+        x = d2i_X509(NULL, &p, (long)len);
+        if (x != NULL && p != data + len) {
+            X509_free(x);
+            return pt_fail(PT_ERR_FORMAT, "trailing bytes after the DER certificate");
+        }
+    }
+    if (x == NULL)
+        return pt_fail_openssl(PT_ERR_FORMAT, "not a PEM or DER X.509 certificate");
+    *out = x;
+    return PT_OK;
+}
+
+pt_err pt_cert_load_file(const char *path, X509 **out)
+{
+    uint8_t *data = NULL;
+    size_t len = 0;
+    *out = NULL;
+    pt_err rc = pt_file_read(path, PT_CERT_FILE_MAX, &data, &len);
+    if (rc != PT_OK)
+        return rc;
+    rc = pt_cert_parse(data, len, out);
+    OPENSSL_free(data);
+    if (rc != PT_OK)
+        return pt_err_context(rc, "%s", path);
+    return PT_OK;
+}
+
+pt_err pt_cert_to_der(X509 *x, uint8_t **der, size_t *len)
+{
+    *der = NULL;
+    *len = 0;
+    unsigned char *buf = NULL;
+    int n = i2d_X509(x, &buf);
+    if (n <= 0)
+        return pt_fail_openssl(PT_ERR_OPENSSL, "cannot encode certificate");
+    *der = buf;
+    *len = (size_t)n;
+    return PT_OK;
+}
+
+pt_err pt_cert_to_pem(X509 *x, char **pem)
+{
+    *pem = NULL;
+    BIO *b = BIO_new(BIO_s_mem());
+    if (b == NULL)
+        return pt_fail(PT_ERR_NOMEM, "out of memory");
+    pt_err rc = PT_OK;
+    if (PEM_write_bio_X509(b, x) != 1) {
+        rc = pt_fail_openssl(PT_ERR_OPENSSL, "cannot encode certificate as PEM");
+    } else {
+        char *p;
+        long n = BIO_get_mem_data(b, &p);
+        char *s = OPENSSL_malloc((size_t)n + 1);
+        if (s == NULL) {
+            rc = pt_fail(PT_ERR_NOMEM, "out of memory");
+        } else {
+            memcpy(s, p, (size_t)n);
+            s[n] = '\0';
+            *pem = s;
+        }
+    }
+    BIO_free(b);
+    return rc;
+}
+
+pt_err pt_cert_write_pem_file(const char *path, X509 *x)
+{
+    char *pem = NULL;
+    pt_err rc = pt_cert_to_pem(x, &pem);
+    if (rc != PT_OK)
+        return rc;
+    rc = pt_file_write_atomic(path, pem, strlen(pem), 0644);
+    OPENSSL_free(pem);
+    return rc;
+}
