@@ -62,8 +62,8 @@ pt_err pt_time_parse_iso8601(const char *text, time_t *out)
         goto bad;
     return PT_OK;
 bad:
-    return pt_fail(PT_ERR_USAGE, "'%s' is not an ISO 8601 UTC time (YYYY-MM-DD or YYYY-MM-DDTHH:MM:SSZ)",
-                   text);
+    return pt_fail(PT_ERR_USAGE,
+                   "'%s' is not an ISO 8601 UTC time (YYYY-MM-DD or YYYY-MM-DDTHH:MM:SSZ)", text);
 }
 
 static char *name_text(const X509_NAME *name)
@@ -72,7 +72,9 @@ static char *name_text(const X509_NAME *name)
     char *text = NULL;
     if (b == NULL)
         return NULL;
-    if (X509_NAME_print_ex(b, name, 0, XN_FLAG_RFC2253 & ~ASN1_STRFLGS_ESC_MSB) >= 0) {
+    /* RFC 2253 escaping, but in certificate order (first RDN first), as typed to --subject. */
+    unsigned long flags = (XN_FLAG_RFC2253 & ~XN_FLAG_DN_REV) & ~ASN1_STRFLGS_ESC_MSB;
+    if (X509_NAME_print_ex(b, name, 0, flags) >= 0) {
         char *p;
         long n = BIO_get_mem_data(b, &p);
         text = OPENSSL_malloc((size_t)n + 1);
@@ -263,5 +265,74 @@ pt_err pt_cert_write_pem_file(const char *path, X509 *x)
         return rc;
     rc = pt_file_write_atomic(path, pem, strlen(pem), 0644);
     OPENSSL_free(pem);
+    return rc;
+}
+
+/* Append one "TYPE=value" component (unescaped in place) to name. */
+static pt_err name_add_component(X509_NAME *name, char *component, const char *whole)
+{
+    char *eq = strchr(component, '=');
+    if (eq == NULL || eq == component)
+        return pt_fail(PT_ERR_USAGE, "'%s': '%s' is not TYPE=value", whole, component);
+    *eq = '\0';
+    const char *type = component;
+    const char *value = eq + 1;
+    if (OBJ_txt2nid(type) == NID_undef)
+        return pt_fail(PT_ERR_USAGE, "'%s': unknown attribute type '%s'", whole, type);
+    if (value[0] == '\0')
+        return pt_fail(PT_ERR_USAGE, "'%s': attribute '%s' has an empty value", whole, type);
+    if (X509_NAME_add_entry_by_txt(name, type, MBSTRING_UTF8, (const unsigned char *)value, -1, -1,
+                                   0) != 1)
+        return pt_fail_openssl(PT_ERR_USAGE, "'%s': invalid value for %s", whole, type);
+    return PT_OK;
+}
+
+pt_err pt_name_parse(const char *text, X509_NAME **out)
+{
+    *out = NULL;
+    size_t n = strlen(text);
+    if (n == 0 || n > 4096)
+        return pt_fail(PT_ERR_USAGE, "a distinguished name must have 1 to 4096 characters");
+    bool slash_form = text[0] == '/';
+    char sep = slash_form ? '/' : ',';
+    char *buf = OPENSSL_malloc(n + 1);
+    X509_NAME *name = X509_NAME_new();
+    pt_err rc = PT_OK;
+    if (buf == NULL || name == NULL) {
+        rc = pt_fail(PT_ERR_NOMEM, "out of memory");
+        goto out;
+    }
+    size_t used = 0;
+    for (size_t i = slash_form ? 1 : 0; i <= n && rc == PT_OK; i++) {
+        char c = text[i];
+        if (c == '\\' && i + 1 < n) {
+            buf[used++] = text[++i];
+            continue;
+        }
+        if (c == sep || c == '\0') {
+            buf[used] = '\0';
+            /* Trim the blanks around a component (", " is common). */
+            char *start = buf;
+            while (*start == ' ')
+                start++;
+            char *end = start + strlen(start);
+            while (end > start && end[-1] == ' ')
+                *--end = '\0';
+            if (*start == '\0')
+                rc = pt_fail(PT_ERR_USAGE, "'%s': empty component", text);
+            else
+                rc = name_add_component(name, start, text);
+            used = 0;
+            continue;
+        }
+        buf[used++] = c;
+    }
+    if (rc == PT_OK) {
+        *out = name;
+        name = NULL;
+    }
+out:
+    OPENSSL_clear_free(buf, n + 1);
+    X509_NAME_free(name);
     return rc;
 }

@@ -17,15 +17,15 @@
 #define PT_CERT_FILE_MAX (256 * 1024)
 
 typedef struct pt_cert_info {
-    char *subject;      /* RFC 2253 text */
-    char *issuer;       /* RFC 2253 text */
-    char *serial;       /* upper-case hex of the unsigned serial, no separators */
-    char sha256[65];    /* lower-case hex SHA-256 of the DER certificate */
+    char *subject;       /* RFC 2253 escaping, certificate order: "CN=x,O=y,C=z" */
+    char *issuer;        /* the same form */
+    char *serial;        /* upper-case hex of the unsigned serial, no separators */
+    char sha256[65];     /* lower-case hex SHA-256 of the DER certificate */
     char not_before[21]; /* ISO 8601 UTC, "2026-11-23T12:00:00Z" */
     char not_after[21];
     time_t not_before_t;
     time_t not_after_t;
-    char key[32];       /* "RSA 2048", "EC P-256", ... */
+    char key[32]; /* "RSA 2048", "EC P-256", ... */
 } pt_cert_info;
 
 /* Fill info from x; free the strings with pt_cert_info_free. */
@@ -42,6 +42,14 @@ pt_err pt_cert_to_der(X509 *x, uint8_t **der, size_t *len);
 pt_err pt_cert_to_pem(X509 *x, char **pem);
 /* Write x as PEM to path atomically. */
 pt_err pt_cert_write_pem_file(const char *path, X509 *x);
+
+/*
+ * Parse a distinguished name given by a user: "CN=SAST-1,O=Example,C=NZ"
+ * (',' between attributes, '\\' escapes) or "/CN=SAST-1/O=Example/C=NZ".
+ * Attributes are encoded in the order written (the first becomes the first
+ * RDN), which is also the order `ctlclient show` prints them in.
+ */
+pt_err pt_name_parse(const char *text, X509_NAME **out);
 
 /* "RSA 2048", "EC P-384", ... for a public key. */
 void pt_pkey_describe(const EVP_PKEY *pkey, char *out, size_t outlen);

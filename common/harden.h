@@ -13,4 +13,10 @@
  */
 pt_err pt_harden_process(void);
 
+/*
+ * Set up OpenSSL's secure heap (locked in memory, never swapped) for PINs.
+ * Failure is not fatal: OPENSSL_secure_malloc then falls back to malloc.
+ */
+void pt_secure_heap_init(void);
+
 #endif

@@ -13,30 +13,30 @@
 
 typedef enum pt_err {
     PT_OK = 0,
-    PT_ERR_ERRNO = -1,            /* a system call failed; see the detail */
-    PT_ERR_CKR = -2,              /* a PKCS#11 call failed; see pt_err_ckr() */
-    PT_ERR_OPENSSL = -3,          /* an OpenSSL call failed; detail holds its queue */
-    PT_ERR_NOMEM = -4,            /* out of memory */
-    PT_ERR_USAGE = -5,            /* bad argument or option from the caller or user */
-    PT_ERR_FORMAT = -6,           /* malformed input (file, message, certificate) */
-    PT_ERR_LIMIT = -7,            /* input or output over a limit */
-    PT_ERR_NOT_FOUND = -8,        /* no token, key, record, device, ... matched */
-    PT_ERR_AMBIGUOUS = -9,        /* more than one matched where one is needed */
-    PT_ERR_EXISTS = -10,          /* the thing to create exists already */
-    PT_ERR_REFUSED = -11,         /* refused by policy */
-    PT_ERR_PIN_INCORRECT = -12,   /* the token rejected the PIN */
-    PT_ERR_PIN_LOCKED = -13,      /* the token's user PIN is locked for good */
-    PT_ERR_PIN_FINAL_TRY = -14,   /* one more wrong PIN would lock the token */
-    PT_ERR_PIN_CHANGE = -15,      /* the token's PIN must be changed first */
-    PT_ERR_TOKEN_GONE = -16,      /* token removed or device error */
-    PT_ERR_VERIFY = -17,          /* a signature or chain did not verify */
-    PT_ERR_IO = -18,              /* reading or writing a file or socket failed */
-    PT_ERR_PROTOCOL = -19,        /* a peer broke the protocol */
-    PT_ERR_TIMEOUT = -20,         /* a deadline passed */
-    PT_ERR_BUSY = -21,            /* at capacity; try again later */
-    PT_ERR_CANCELLED = -22,       /* the user declined */
-    PT_ERR_UNSUPPORTED = -23,     /* algorithm, size or feature not supported */
-    PT_ERR_INTERNAL = -24,        /* a bug: an invariant did not hold */
+    PT_ERR_ERRNO = -1,          /* a system call failed; see the detail */
+    PT_ERR_CKR = -2,            /* a PKCS#11 call failed; see pt_err_ckr() */
+    PT_ERR_OPENSSL = -3,        /* an OpenSSL call failed; detail holds its queue */
+    PT_ERR_NOMEM = -4,          /* out of memory */
+    PT_ERR_USAGE = -5,          /* bad argument or option from the caller or user */
+    PT_ERR_FORMAT = -6,         /* malformed input (file, message, certificate) */
+    PT_ERR_LIMIT = -7,          /* input or output over a limit */
+    PT_ERR_NOT_FOUND = -8,      /* no token, key, record, device, ... matched */
+    PT_ERR_AMBIGUOUS = -9,      /* more than one matched where one is needed */
+    PT_ERR_EXISTS = -10,        /* the thing to create exists already */
+    PT_ERR_REFUSED = -11,       /* refused by policy */
+    PT_ERR_PIN_INCORRECT = -12, /* the token rejected the PIN */
+    PT_ERR_PIN_LOCKED = -13,    /* the token's user PIN is locked for good */
+    PT_ERR_PIN_FINAL_TRY = -14, /* one more wrong PIN would lock the token */
+    PT_ERR_PIN_CHANGE = -15,    /* the token's PIN must be changed first */
+    PT_ERR_TOKEN_GONE = -16,    /* token removed or device error */
+    PT_ERR_VERIFY = -17,        /* a signature or chain did not verify */
+    PT_ERR_IO = -18,            /* reading or writing a file or socket failed */
+    PT_ERR_PROTOCOL = -19,      /* a peer broke the protocol */
+    PT_ERR_TIMEOUT = -20,       /* a deadline passed */
+    PT_ERR_BUSY = -21,          /* at capacity; try again later */
+    PT_ERR_CANCELLED = -22,     /* the user declined */
+    PT_ERR_UNSUPPORTED = -23,   /* algorithm, size or feature not supported */
+    PT_ERR_INTERNAL = -24,      /* a bug: an invariant did not hold */
 } pt_err;
 
 /* A short, static description of a code ("malformed input"). */

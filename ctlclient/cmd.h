@@ -1,0 +1,45 @@
+/*
+ * The ctlclient subcommands and the options every one of them shares.
+ */
+#ifndef CTL_CMD_H
+#define CTL_CMD_H
+
+#include <stdbool.h>
+
+#include "login.h"
+#include "pin.h"
+
+/* Options common to every subcommand, parsed by each from its own argv. */
+typedef struct ctl_common_opts {
+    const char *module;   /* --module PATH (NULL: the URI's or the default) */
+    token_pin_source pin; /* --pin-fd N (else the URI's pin-source, else the prompt) */
+    bool pin_fd_given;
+    token_pin_source new_pin; /* --new-pin-fd N */
+    bool new_pin_fd_given;
+    bool allow_final_try; /* --allow-final-try */
+    bool json;            /* --json */
+} ctl_common_opts;
+
+/* Long option values shared by the subcommands (above the range of short options). */
+enum {
+    CTL_OPT_MODULE = 1000,
+    CTL_OPT_PIN_FD,
+    CTL_OPT_NEW_PIN_FD,
+    CTL_OPT_ALLOW_FINAL_TRY,
+    CTL_OPT_JSON,
+};
+
+/* Handle one of the shared options; returns false when opt is not one of them. */
+bool ctl_common_opt(ctl_common_opts *o, int opt, const char *arg, int *exit_code);
+
+/*
+ * The login options for a token selected by uri_pin_source (the URI's
+ * pin-source value, or NULL): --pin-fd wins over the URI, the prompt is the
+ * fallback. *storage receives the parsed pin-source.
+ */
+pt_err ctl_login_opts(const ctl_common_opts *o, const char *uri_pin_source,
+                      token_pin_source *storage, token_login_opts *out);
+
+int ctl_cmd_token(int argc, char **argv);
+
+#endif
