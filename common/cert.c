@@ -274,9 +274,15 @@ static pt_err name_add_component(X509_NAME *name, char *component, const char *w
     char *eq = strchr(component, '=');
     if (eq == NULL || eq == component)
         return pt_fail(PT_ERR_USAGE, "'%s': '%s' is not TYPE=value", whole, component);
-    *eq = '\0';
+    /* Blanks around '=' are allowed ("O = Example"). */
+    char *type_end = eq;
+    while (type_end > component && type_end[-1] == ' ')
+        type_end--;
+    *type_end = '\0';
     const char *type = component;
     const char *value = eq + 1;
+    while (*value == ' ')
+        value++;
     if (OBJ_txt2nid(type) == NID_undef)
         return pt_fail(PT_ERR_USAGE, "'%s': unknown attribute type '%s'", whole, type);
     if (value[0] == '\0')

@@ -196,9 +196,9 @@ static pt_err read_new_pin(token *t, const token_login_opts *o, char **out)
         CK_TOKEN_INFO ti;
         bool have_limits = t->module->fl->C_GetTokenInfo(t->slot_id, &ti) == CKR_OK;
         if (strcmp(first, second) != 0)
-            rc = pt_fail(PT_ERR_USAGE, "the two new PINs differ");
+            rc = pt_fail(PT_ERR_REFUSED, "the two new PINs differ; the PIN was not changed");
         else if (have_limits && (len < ti.ulMinPinLen || len > ti.ulMaxPinLen))
-            rc = pt_fail(PT_ERR_USAGE, "the token needs a PIN of %lu to %lu characters",
+            rc = pt_fail(PT_ERR_REFUSED, "the token needs a PIN of %lu to %lu characters",
                          (unsigned long)ti.ulMinPinLen, (unsigned long)ti.ulMaxPinLen);
         token_pin_free(second);
         if (rc == PT_OK) {
@@ -210,7 +210,8 @@ static pt_err read_new_pin(token *t, const token_login_opts *o, char **out)
             return rc;
         pt_tty_printf("%s; try again.\n", pt_err_message());
     }
-    return pt_fail(PT_ERR_USAGE, "no matching new PIN after %d attempts", TOKEN_LOGIN_MAX_PROMPTS);
+    return pt_fail(PT_ERR_REFUSED, "no matching new PIN after %d attempts",
+                   TOKEN_LOGIN_MAX_PROMPTS);
 }
 
 static pt_err call_set_pin(token *t, const char *old_pin, const char *new_pin)

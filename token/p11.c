@@ -154,7 +154,7 @@ pt_err token_ckr_fail(CK_RV rv, const char *function, const char *what)
     case CKR_PIN_LEN_RANGE:
     case CKR_PIN_INVALID:
     case CKR_PIN_TOO_WEAK:
-        return pt_fail_ckr(PT_ERR_USAGE, rv, "%s: the token does not accept this PIN value (%s)",
+        return pt_fail_ckr(PT_ERR_REFUSED, rv, "%s: the token does not accept this PIN value (%s)",
                            what, name);
     case CKR_HOST_MEMORY:
         return pt_fail_ckr(PT_ERR_NOMEM, rv, "%s: out of memory (%s)", what, name);

@@ -136,7 +136,7 @@ pt_err token_pin_read(const token_pin_source *s, const char *prompt, char **out)
         rc = pin_read_fd_line(s->fd, pin);
     }
     if (rc == PT_OK && pin[0] == '\0')
-        rc = pt_fail(PT_ERR_USAGE, "an empty PIN was given");
+        rc = pt_fail(PT_ERR_FORMAT, "an empty PIN was given");
     if (rc != PT_OK) {
         token_pin_free(pin);
         return rc;

@@ -35,9 +35,9 @@ pt_err token_uri_parse(const char *text, token_uri **out)
     }
     if (p11_kit_uri_any_unrecognized(u->uri)) {
         rc = pt_fail(PT_ERR_USAGE,
-                     "PKCS#11 URI '%s' has an attribute phonetrust does not know; use token, "
-                     "manufacturer, serial, model, slot-id, object, id, type, pin-source or "
-                     "module-path",
+                     "PKCS#11 URI '%s' has an attribute phonetrust does not know: use token, "
+                     "manufacturer, serial, model, slot-id, object, id and type before '?', and "
+                     "pin-source and module-path after it (pkcs11:token=X?pin-source=file:P)",
                      text);
         goto fail;
     }
