@@ -318,5 +318,11 @@ pt_err token_key_attrs_read(token *t, const char *label, token_key_attrs *out)
     };
     for (size_t i = 0; rc == PT_OK && i < sizeof flags / sizeof flags[0]; i++)
         rc = bool_attr(t, found[0], flags[i].type, flags[i].dst);
+    /* Ask for the secret itself: a protected key answers CKR_ATTRIBUTE_SENSITIVE. */
+    uint8_t secret[1024];
+    CK_ATTRIBUTE v = {kt == CKK_RSA ? CKA_PRIVATE_EXPONENT : CKA_VALUE, secret, sizeof secret};
+    rv = t->module->fl->C_GetAttributeValue(t->session, found[0], &v, 1);
+    out->secret_readable = rv == CKR_OK && v.ulValueLen != CK_UNAVAILABLE_INFORMATION;
+    OPENSSL_cleanse(secret, sizeof secret);
     return rc;
 }

@@ -58,6 +58,7 @@ typedef struct token_key_attrs {
     bool on_token;
     bool is_private;
     bool can_sign;
+    bool secret_readable;   /* the token handed out the private value when asked */
     unsigned long key_type; /* CKK_* */
 } token_key_attrs;
 
