@@ -10,6 +10,8 @@
 #include <openssl/core_names.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
+#include <openssl/rand.h>
+#include <openssl/x509v3.h>
 
 #include "fileio.h"
 #include "hex.h"
@@ -340,5 +342,71 @@ pt_err pt_name_parse(const char *text, X509_NAME **out)
 out:
     OPENSSL_clear_free(buf, n + 1);
     X509_NAME_free(name);
+    return rc;
+}
+
+static pt_err random_serial(ASN1_INTEGER **out)
+{
+    uint8_t bytes[16];
+    *out = NULL;
+    if (RAND_bytes(bytes, sizeof bytes) != 1)
+        return pt_fail_openssl(PT_ERR_OPENSSL, "no random bytes for a serial number");
+    bytes[0] &= 0x7f; /* positive */
+    bytes[0] |= 0x40; /* and a full 16 bytes long */
+    BIGNUM *bn = BN_bin2bn(bytes, sizeof bytes, NULL);
+    *out = bn ? BN_to_ASN1_INTEGER(bn, NULL) : NULL;
+    BN_free(bn);
+    return *out ? PT_OK : pt_fail(PT_ERR_NOMEM, "out of memory");
+}
+
+static bool cert_add_ext(X509 *x, int nid, const char *value)
+{
+    X509V3_CTX ctx;
+    X509V3_set_ctx_nodb(&ctx);
+    X509V3_set_ctx(&ctx, x, x, NULL, NULL, 0);
+    X509_EXTENSION *ext = X509V3_EXT_conf_nid(NULL, &ctx, nid, value);
+    bool ok = ext != NULL && X509_add_ext(x, ext, -1) == 1;
+    X509_EXTENSION_free(ext);
+    return ok;
+}
+
+pt_err pt_cert_self_signed(EVP_PKEY *key, const X509_NAME *name, const pt_cert_profile *p,
+                           X509 **out)
+{
+    *out = NULL;
+    X509 *x = X509_new();
+    ASN1_INTEGER *serial = NULL;
+    pt_err rc = x ? random_serial(&serial) : pt_fail(PT_ERR_NOMEM, "out of memory");
+    if (rc != PT_OK)
+        goto out;
+    char bc[64];
+    if (p->ca && p->path_len >= 0)
+        snprintf(bc, sizeof bc, "critical,CA:TRUE,pathlen:%d", p->path_len);
+    else
+        snprintf(bc, sizeof bc, "critical,CA:%s", p->ca ? "TRUE" : "FALSE");
+    time_t now = time(NULL);
+    if (X509_set_version(x, X509_VERSION_3) != 1 || X509_set_serialNumber(x, serial) != 1 ||
+        X509_set_subject_name(x, name) != 1 || X509_set_issuer_name(x, name) != 1 ||
+        X509_time_adj_ex(X509_getm_notBefore(x), 0, 0, &now) == NULL ||
+        X509_time_adj_ex(X509_getm_notAfter(x), (int)p->days, 0, &now) == NULL ||
+        X509_set_pubkey(x, key) != 1 || !cert_add_ext(x, NID_basic_constraints, bc) ||
+        !cert_add_ext(x, NID_key_usage, p->key_usage) ||
+        !cert_add_ext(x, NID_subject_key_identifier, "hash")) {
+        rc = pt_fail_openssl(PT_ERR_OPENSSL, "cannot build the certificate");
+        goto out;
+    }
+    if (X509_sign(x, key, EVP_sha256()) <= 0) {
+        rc = pt_fail_openssl(PT_ERR_CKR, "the key could not sign the certificate");
+        goto out;
+    }
+    if (X509_verify(x, X509_get0_pubkey(x)) != 1) {
+        rc = pt_fail_openssl(PT_ERR_VERIFY, "the signature on the new certificate is invalid");
+        goto out;
+    }
+    *out = x;
+    x = NULL;
+out:
+    X509_free(x);
+    ASN1_INTEGER_free(serial);
     return rc;
 }

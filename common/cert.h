@@ -5,6 +5,7 @@
 #ifndef PT_CERT_H
 #define PT_CERT_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <time.h>
@@ -50,6 +51,24 @@ pt_err pt_cert_write_pem_file(const char *path, X509 *x);
  * RDN), which is also the order `ctlclient show` prints them in.
  */
 pt_err pt_name_parse(const char *text, X509_NAME **out);
+
+/* What a self-signed certificate says about itself. */
+typedef struct pt_cert_profile {
+    bool ca;               /* basicConstraints CA:TRUE (critical) rather than CA:FALSE */
+    int path_len;          /* with ca: pathLenConstraint, or -1 for none */
+    const char *key_usage; /* e.g. "critical,digitalSignature,keyCertSign" */
+    long days;             /* validity from now */
+} pt_cert_profile;
+
+/*
+ * A self-signed X.509 v3 certificate for key (which may live on a token: the
+ * signature is made wherever the key is) with subject = issuer = name, a
+ * random positive 128-bit serial, validity from now for p->days, the
+ * profile's extensions and a subjectKeyIdentifier, signed with SHA-256. The
+ * signature is checked against the public key before it is returned.
+ */
+pt_err pt_cert_self_signed(EVP_PKEY *key, const X509_NAME *name, const pt_cert_profile *p,
+                           X509 **out);
 
 /* "RSA 2048", "EC P-384", ... for a public key. */
 void pt_pkey_describe(const EVP_PKEY *pkey, char *out, size_t outlen);

@@ -7,9 +7,6 @@
 #include <time.h>
 
 #include <json-c/json.h>
-#include <openssl/bn.h>
-#include <openssl/rand.h>
-#include <openssl/x509v3.h>
 
 #include "cert.h"
 #include "cli.h"
@@ -219,72 +216,15 @@ typedef struct enroll_params {
     bool force;
 } enroll_params;
 
-static pt_err random_serial(ASN1_INTEGER **out)
-{
-    uint8_t bytes[16];
-    *out = NULL;
-    if (RAND_bytes(bytes, sizeof bytes) != 1)
-        return pt_fail_openssl(PT_ERR_OPENSSL, "no random bytes for the serial number");
-    bytes[0] &= 0x7f; /* positive */
-    bytes[0] |= 0x40; /* and a full 16 bytes long */
-    BIGNUM *bn = BN_bin2bn(bytes, sizeof bytes, NULL);
-    *out = bn ? BN_to_ASN1_INTEGER(bn, NULL) : NULL;
-    BN_free(bn);
-    return *out ? PT_OK : pt_fail(PT_ERR_NOMEM, "out of memory");
-}
-
-static bool add_ext(X509 *x, int nid, const char *value)
-{
-    X509V3_CTX ctx;
-    X509V3_set_ctx_nodb(&ctx);
-    X509V3_set_ctx(&ctx, x, x, NULL, NULL, 0);
-    X509_EXTENSION *ext = X509V3_EXT_conf_nid(NULL, &ctx, nid, value);
-    bool ok = ext != NULL && X509_add_ext(x, ext, -1) == 1;
-    X509_EXTENSION_free(ext);
-    return ok;
-}
-
 /* A self-signed SAST certificate for key, signed on the token. */
 static pt_err make_sast_cert(token_key *key, const enroll_params *p, X509 **out)
 {
-    *out = NULL;
-    X509 *x = X509_new();
     X509_NAME *name = NULL;
-    ASN1_INTEGER *serial = NULL;
-    pt_err rc = x ? PT_OK : pt_fail(PT_ERR_NOMEM, "out of memory");
+    pt_cert_profile profile = {false, -1, "critical,digitalSignature", p->days};
+    pt_err rc = pt_name_parse(p->subject, &name);
     if (rc == PT_OK)
-        rc = pt_name_parse(p->subject, &name);
-    if (rc == PT_OK)
-        rc = random_serial(&serial);
-    if (rc != PT_OK)
-        goto out;
-    time_t now = time(NULL);
-    if (X509_set_version(x, X509_VERSION_3) != 1 || X509_set_serialNumber(x, serial) != 1 ||
-        X509_set_subject_name(x, name) != 1 || X509_set_issuer_name(x, name) != 1 ||
-        X509_time_adj_ex(X509_getm_notBefore(x), 0, 0, &now) == NULL ||
-        X509_time_adj_ex(X509_getm_notAfter(x), (int)p->days, 0, &now) == NULL ||
-        X509_set_pubkey(x, token_key_pkey(key)) != 1 ||
-        !add_ext(x, NID_basic_constraints, "critical,CA:FALSE") ||
-        !add_ext(x, NID_key_usage, "critical,digitalSignature") ||
-        !add_ext(x, NID_subject_key_identifier, "hash")) {
-        rc = pt_fail_openssl(PT_ERR_OPENSSL, "cannot build the certificate");
-        goto out;
-    }
-    /* X509_sign goes through the token's key: the signature is made on the token. */
-    if (X509_sign(x, token_key_pkey(key), EVP_sha256()) <= 0) {
-        rc = pt_fail_openssl(PT_ERR_CKR, "the token could not sign the certificate");
-        goto out;
-    }
-    if (X509_verify(x, X509_get0_pubkey(x)) != 1) {
-        rc = pt_fail_openssl(PT_ERR_VERIFY, "the token's signature on the certificate is invalid");
-        goto out;
-    }
-    *out = x;
-    x = NULL;
-out:
-    X509_free(x);
+        rc = pt_cert_self_signed(token_key_pkey(key), name, &profile, out);
     X509_NAME_free(name);
-    ASN1_INTEGER_free(serial);
     return rc;
 }
 

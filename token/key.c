@@ -238,3 +238,40 @@ pt_err token_sast_cert(token *t, X509 **out)
     }
     return PT_OK;
 }
+
+void token_labels_free(char **labels, size_t n)
+{
+    for (size_t i = 0; labels != NULL && i < n; i++)
+        OPENSSL_free(labels[i]);
+    OPENSSL_free(labels);
+}
+
+pt_err token_private_key_labels(token *t, char ***labels, size_t *n)
+{
+    *labels = NULL;
+    *n = 0;
+    pt_err rc = token_check_present(t, "listing the private keys");
+    if (rc != PT_OK)
+        return rc;
+    PKCS11_KEY *keys = NULL;
+    unsigned int count = 0;
+    if (PKCS11_enumerate_keys(t->slot->token, &keys, &count) != 0)
+        return token_note_failure(
+            t, token_libp11_fail("PKCS11_enumerate_keys", "listing the private keys"));
+    char **out = OPENSSL_zalloc(sizeof *out * (count ? count : 1));
+    if (out == NULL)
+        return pt_fail(PT_ERR_NOMEM, "out of memory");
+    size_t used = 0;
+    for (unsigned i = 0; i < count; i++) {
+        if (!keys[i].isPrivate)
+            continue;
+        out[used] = OPENSSL_strdup(keys[i].label ? keys[i].label : "");
+        if (out[used++] == NULL) {
+            token_labels_free(out, used);
+            return pt_fail(PT_ERR_NOMEM, "out of memory");
+        }
+    }
+    *labels = out;
+    *n = used;
+    return PT_OK;
+}

@@ -47,6 +47,13 @@ pt_err token_key_sign(token_key *k, const EVP_MD *md, const uint8_t *data, size_
                       uint8_t **sig, size_t *sig_len);
 
 /*
+ * The labels of every private key on a logged-in token (an array of strings,
+ * free with token_labels_free).
+ */
+pt_err token_private_key_labels(token *t, char ***labels, size_t *n);
+void token_labels_free(char **labels, size_t n);
+
+/*
  * The certificate a token presents as its SAST certificate, without logging
  * in (certificates are public): the one labelled "SAST", else the only one,
  * else the first. *out is NULL when the token holds no certificate.

@@ -1,0 +1,487 @@
+/*
+ * hsmctl: the key ceremony and administration of the HSM that holds the CAPF
+ * CA key and the ITLRecovery key.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include <json-c/json.h>
+#include <p11-kit/pkcs11.h>
+
+#include "cert.h"
+#include "ceremony.h"
+#include "cli.h"
+#include "harden.h"
+#include "key.h"
+#include "keygen.h"
+#include "log.h"
+#include "login.h"
+#include "pt_config.h"
+
+typedef struct hsmctl_opts {
+    const char *token_uri;
+    const char *module;
+    token_pin_source pin;
+    bool pin_fd_given;
+    bool allow_final_try;
+    bool json;
+    bool yes;
+    const char *subject;
+    const char *itlr_subject;
+    const char *out_dir;
+    token_keygen_spec capf_key;
+    token_keygen_spec itlr_key;
+    long capf_years;
+    long itlr_years;
+} hsmctl_opts;
+
+enum {
+    OPT_TOKEN = 1000,
+    OPT_MODULE,
+    OPT_PIN_FD,
+    OPT_ALLOW_FINAL_TRY,
+    OPT_JSON,
+    OPT_YES,
+    OPT_SUBJECT,
+    OPT_ITLR_SUBJECT,
+    OPT_OUT,
+    OPT_CAPF_KEY,
+    OPT_ITLR_KEY,
+    OPT_CAPF_YEARS,
+    OPT_ITLR_YEARS,
+};
+
+static void usage(FILE *out)
+{
+    fprintf(out,
+            "Usage: hsmctl init --token URI --subject DN --out DIR [--capf-key SPEC]\n"
+            "              [--capf-years N] [--itlrecovery-key SPEC] [--itlrecovery-years N]\n"
+            "              [--itlrecovery-subject DN]\n"
+            "       hsmctl regenerate capf|itlrecovery --token URI [--yes] [--out DIR]\n"
+            "       hsmctl list --token URI [--json]\n"
+            "\n"
+            "The key ceremony and administration of the HSM holding the CAPF CA key and the\n"
+            "ITLRecovery key. Keys are generated inside the HSM (sensitive, never\n"
+            "extractable) and never leave it; their certificates are made with the keys in\n"
+            "the HSM.\n"
+            "\n"
+            "Commands:\n"
+            "  init         generate the CAPF CA key and the ITLRecovery key, labelled CAPF\n"
+            "               and ITLRecovery, store their self-signed certificates on the\n"
+            "               token and write them to DIR/CAPF.pem and DIR/ITLRecovery.pem;\n"
+            "               refused when either key exists\n"
+            "  regenerate   replace one key and its certificate (same subject); without\n"
+            "               --yes only explains what would break\n"
+            "  list         keys and certificates on the token\n"
+            "\n"
+            "Options:\n"
+            "  --token URI              the HSM token, e.g.\n"
+            "                           'pkcs11:token=phonetrust-hsm?pin-source=file:/etc/pin'\n"
+            "  --module PATH            PKCS#11 module of the HSM (default: module-path= in\n"
+            "                           the URI, else p11-kit's proxy)\n"
+            "  --pin-fd N               read the PIN from file descriptor N\n"
+            "  --allow-final-try        accept the token's final PIN try\n"
+            "  --subject DN             CAPF subject, e.g. 'CN=CAPF-1,O=Example,OU=VoIP,C=NZ'\n"
+            "  --capf-key SPEC          rsa:2048 (default), rsa:4096, ec:P-256 or ec:P-384\n"
+            "  --capf-years N           CAPF certificate validity (default 5)\n"
+            "  --itlrecovery-key SPEC   rsa:2048 (default) or rsa:4096\n"
+            "  --itlrecovery-years N    ITLRecovery certificate validity (default 20)\n"
+            "  --itlrecovery-subject DN default: the CAPF subject with CN=ITLRECOVERY_<CN>\n"
+            "  --out DIR                where the certificates are written as PEM\n"
+            "  --yes                    regenerate: really replace the key\n"
+            "  --json                   list: JSON output\n"
+            "  -h, --help               show this help\n"
+            "\n"
+            "Exit status: 0 success, 1 failure, 2 usage error.\n");
+}
+
+static pt_err open_token(const hsmctl_opts *o, token **out)
+{
+    *out = NULL;
+    token_uri *u = NULL;
+    token *t = NULL;
+    token_pin_source from_uri;
+    token_login_opts lo = {NULL, NULL, o->allow_final_try};
+    pt_err rc = token_uri_parse(o->token_uri, &u);
+    if (rc == PT_OK && o->pin_fd_given) {
+        lo.pin = &o->pin;
+    } else if (rc == PT_OK && token_uri_pin_source(u) != NULL) {
+        rc = token_pin_source_from_uri(token_uri_pin_source(u), &from_uri);
+        lo.pin = &from_uri;
+    }
+    if (rc == PT_OK)
+        rc = token_open(o->token_uri, o->module, &t);
+    if (rc == PT_OK)
+        rc = token_login(t, &lo);
+    token_uri_free(u);
+    if (rc != PT_OK) {
+        token_close(t);
+        return rc;
+    }
+    *out = t;
+    return PT_OK;
+}
+
+static void print_cert(const char *label, X509 *x)
+{
+    pt_cert_info ci;
+    if (pt_cert_info_get(x, &ci) != PT_OK)
+        return;
+    printf("%s\n  subject:  %s\n  key:      %s\n  serial:   %s\n  SHA-256:  %s\n"
+           "  valid:    %s to %s\n",
+           label, ci.subject, ci.key, ci.serial, ci.sha256, ci.not_before, ci.not_after);
+    pt_cert_info_free(&ci);
+}
+
+static pt_err ensure_dir(const char *dir)
+{
+    if (mkdir(dir, 0755) != 0 && errno != EEXIST)
+        return pt_fail_errno("%s: cannot create the output directory", dir);
+    struct stat st;
+    if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode))
+        return pt_fail(PT_ERR_IO, "%s is not a directory", dir);
+    return PT_OK;
+}
+
+static pt_err write_pem(const char *dir, const char *label, X509 *x)
+{
+    char path[4096];
+    if (snprintf(path, sizeof path, "%s/%s.pem", dir, label) >= (int)sizeof path)
+        return pt_fail(PT_ERR_LIMIT, "output path too long");
+    pt_err rc = pt_cert_write_pem_file(path, x);
+    if (rc == PT_OK)
+        printf("  written:  %s\n", path);
+    return rc;
+}
+
+static int cmd_init(const hsmctl_opts *o)
+{
+    X509_NAME *capf_name = NULL, *itlr_name = NULL;
+    pt_err rc = pt_name_parse(o->subject, &capf_name);
+    if (rc != PT_OK)
+        return pt_cli_usage_error("--subject: %s", pt_err_message());
+    rc = o->itlr_subject ? pt_name_parse(o->itlr_subject, &itlr_name)
+                         : hsm_itlrecovery_subject(capf_name, &itlr_name);
+    if (rc != PT_OK) {
+        X509_NAME_free(capf_name);
+        return pt_cli_usage_error("--itlrecovery-subject: %s", pt_err_message());
+    }
+    token *t = NULL;
+    X509 *capf = NULL, *itlr = NULL;
+    bool capf_exists = false, itlr_exists = false;
+    rc = ensure_dir(o->out_dir);
+    if (rc == PT_OK)
+        rc = open_token(o, &t);
+    if (rc == PT_OK)
+        rc = hsm_key_exists(t, HSM_KEY_CAPF, &capf_exists);
+    if (rc == PT_OK)
+        rc = hsm_key_exists(t, HSM_KEY_ITLRECOVERY, &itlr_exists);
+    if (rc == PT_OK && (capf_exists || itlr_exists))
+        rc = pt_fail(PT_ERR_EXISTS,
+                     "the HSM token already holds %s%s%s; nothing was changed (use 'hsmctl "
+                     "regenerate' to replace one key)",
+                     capf_exists ? "a CAPF key" : "", capf_exists && itlr_exists ? " and " : "",
+                     itlr_exists ? "an ITLRecovery key" : "");
+    hsm_key_params capf_p = {capf_name, o->capf_key, (int)o->capf_years};
+    hsm_key_params itlr_p = {itlr_name, o->itlr_key, (int)o->itlr_years};
+    if (rc == PT_OK)
+        rc = hsm_key_create(t, HSM_KEY_CAPF, &capf_p, false, &capf);
+    if (rc == PT_OK)
+        rc = hsm_key_create(t, HSM_KEY_ITLRECOVERY, &itlr_p, false, &itlr);
+    if (rc == PT_OK) {
+        print_cert("CAPF key and certificate (label CAPF)", capf);
+        rc = write_pem(o->out_dir, HSM_LABEL_CAPF, capf);
+    }
+    if (rc == PT_OK) {
+        print_cert("ITLRecovery key and certificate (label ITLRecovery)", itlr);
+        rc = write_pem(o->out_dir, HSM_LABEL_ITLRECOVERY, itlr);
+    }
+    X509_free(capf);
+    X509_free(itlr);
+    X509_NAME_free(capf_name);
+    X509_NAME_free(itlr_name);
+    token_close(t);
+    if (rc != PT_OK)
+        return pt_cli_report(rc, "key ceremony failed");
+    printf("\nThe keys are in the HSM and cannot leave it. Next: list CAPF.pem and\n"
+           "ITLRecovery.pem in the CTL and ITL, and configure hsmd to serve the keys.\n");
+    return PT_EXIT_OK;
+}
+
+static const char *regenerate_warning(hsm_key_role role)
+{
+    if (role == HSM_KEY_CAPF)
+        return "Replacing the CAPF key makes every LSC issued so far untrusted by capfd's\n"
+               "certificate authentication, and phones must receive a CTL and ITL that list\n"
+               "the new CAPF certificate before they will enrol again.";
+    return "Replacing the ITLRecovery key breaks recovery for every phone that holds an ITL\n"
+           "listing the old ITLRecovery certificate: every phone's ITL must be re-signed and\n"
+           "trusted again before the new key can recover it. Do this rarely, and only with\n"
+           "a plan for the whole fleet.";
+}
+
+static int cmd_regenerate(const hsmctl_opts *o, hsm_key_role role)
+{
+    const char *label = hsm_key_label(role);
+    printf("WARNING: regenerating the %s key.\n%s\n", label, regenerate_warning(role));
+    if (!o->yes) {
+        fprintf(stderr, "hsmctl: nothing was changed; run again with --yes to replace the %s key\n",
+                label);
+        return PT_EXIT_FAIL;
+    }
+    token *t = NULL;
+    token_key *old = NULL;
+    X509 *cert = NULL;
+    pt_err rc = o->out_dir ? ensure_dir(o->out_dir) : PT_OK;
+    if (rc == PT_OK)
+        rc = open_token(o, &t);
+    if (rc == PT_OK)
+        rc = token_key_find_by_label(t, label, NULL, 0, &old);
+    if (rc == PT_OK && token_key_cert(old) == NULL)
+        rc = pt_fail(PT_ERR_NOT_FOUND, "the %s key has no certificate to take the subject from",
+                     label);
+    if (rc == PT_ERR_NOT_FOUND)
+        rc = pt_err_context(rc, "no %s key to regenerate (use 'hsmctl init')", label);
+    if (rc == PT_OK) {
+        token_keygen_spec spec = role == HSM_KEY_CAPF ? o->capf_key : o->itlr_key;
+        int years = (int)(role == HSM_KEY_CAPF ? o->capf_years : o->itlr_years);
+        hsm_key_params p = {X509_get_subject_name(token_key_cert(old)), spec, years};
+        X509_NAME *keep = X509_NAME_dup(p.subject); /* the old certificate goes away */
+        p.subject = keep;
+        token_key_free(old);
+        old = NULL;
+        rc = keep ? hsm_key_create(t, role, &p, true, &cert)
+                  : pt_fail(PT_ERR_NOMEM, "out of memory");
+        X509_NAME_free(keep);
+    }
+    if (rc == PT_OK) {
+        print_cert(label, cert);
+        if (o->out_dir != NULL)
+            rc = write_pem(o->out_dir, label, cert);
+    }
+    token_key_free(old);
+    X509_free(cert);
+    token_close(t);
+    if (rc != PT_OK)
+        return pt_cli_report(rc, "regeneration failed");
+    return PT_EXIT_OK;
+}
+
+static const char *key_type_name(unsigned long kt)
+{
+    return kt == CKK_RSA ? "RSA" : kt == CKK_EC ? "EC" : "other";
+}
+
+static int cmd_list(const hsmctl_opts *o)
+{
+    token *t = NULL;
+    char **labels = NULL;
+    size_t n = 0;
+    pt_err rc = open_token(o, &t);
+    if (rc == PT_OK)
+        rc = token_private_key_labels(t, &labels, &n);
+    if (rc != PT_OK) {
+        token_close(t);
+        return pt_cli_report(rc, "cannot list the keys");
+    }
+    json_object *arr = o->json ? json_object_new_array() : NULL;
+    int exit_code = PT_EXIT_OK;
+    for (size_t i = 0; i < n; i++) {
+        token_key_attrs a;
+        token_key *k = NULL;
+        pt_cert_info ci;
+        bool have_cert = false;
+        if (token_key_attrs_read(t, labels[i], &a) != PT_OK ||
+            token_key_find_by_label(t, labels[i], NULL, 0, &k) != PT_OK) {
+            pt_log_warn("key '%s': %s", labels[i], pt_err_message());
+            exit_code = PT_EXIT_FAIL;
+            continue;
+        }
+        char desc[32];
+        pt_pkey_describe(token_key_pkey(k), desc, sizeof desc);
+        if (token_key_cert(k) != NULL)
+            have_cert = pt_cert_info_get(token_key_cert(k), &ci) == PT_OK;
+        bool protected_key =
+            a.sensitive && a.never_extractable && !a.extractable && !a.secret_readable;
+        if (arr != NULL) {
+            json_object *jo = json_object_new_object();
+            json_object_object_add(jo, "label", json_object_new_string(labels[i]));
+            json_object_object_add(jo, "algorithm", json_object_new_string(desc));
+            json_object_object_add(jo, "key_type",
+                                   json_object_new_string(key_type_name(a.key_type)));
+            json_object_object_add(jo, "sensitive", json_object_new_boolean(a.sensitive));
+            json_object_object_add(jo, "never_extractable",
+                                   json_object_new_boolean(a.never_extractable));
+            json_object_object_add(jo, "extractable", json_object_new_boolean(a.extractable));
+            json_object *jc = NULL;
+            if (have_cert) {
+                jc = json_object_new_object();
+                json_object_object_add(jc, "subject", json_object_new_string(ci.subject));
+                json_object_object_add(jc, "serial", json_object_new_string(ci.serial));
+                json_object_object_add(jc, "sha256", json_object_new_string(ci.sha256));
+                json_object_object_add(jc, "not_before", json_object_new_string(ci.not_before));
+                json_object_object_add(jc, "not_after", json_object_new_string(ci.not_after));
+            }
+            json_object_object_add(jo, "certificate", jc);
+            json_object_array_add(arr, jo);
+        } else {
+            printf("%skey '%s': %s, %s\n", i ? "\n" : "", labels[i], desc,
+                   protected_key ? "sensitive, never extractable"
+                                 : "NOT PROTECTED: extractable or readable");
+            if (have_cert)
+                printf("  certificate: %s\n  serial:      %s\n  SHA-256:     %s\n"
+                       "  valid:       %s to %s%s\n",
+                       ci.subject, ci.serial, ci.sha256, ci.not_before, ci.not_after,
+                       ci.not_after_t < time(NULL) ? " (EXPIRED)" : "");
+            else
+                printf("  certificate: none\n");
+        }
+        if (have_cert)
+            pt_cert_info_free(&ci);
+        token_key_free(k);
+    }
+    if (arr != NULL) {
+        printf("%s\n", json_object_to_json_string_ext(arr, JSON_C_TO_STRING_PRETTY |
+                                                               JSON_C_TO_STRING_NOSLASHESCAPE));
+        json_object_put(arr);
+    } else if (n == 0) {
+        printf("no keys on token '%s'\n", token_get_info(t)->label);
+    }
+    token_labels_free(labels, n);
+    token_close(t);
+    return exit_code;
+}
+
+int main(int argc, char **argv)
+{
+    pt_log_init("hsmctl", PT_LOG_INFO);
+    pt_secure_heap_init();
+    if (pt_harden_process() != PT_OK)
+        pt_log_warn("%s", pt_err_message());
+    static const struct option longopts[] = {
+        {"token", required_argument, NULL, OPT_TOKEN},
+        {"module", required_argument, NULL, OPT_MODULE},
+        {"pin-fd", required_argument, NULL, OPT_PIN_FD},
+        {"allow-final-try", no_argument, NULL, OPT_ALLOW_FINAL_TRY},
+        {"json", no_argument, NULL, OPT_JSON},
+        {"yes", no_argument, NULL, OPT_YES},
+        {"subject", required_argument, NULL, OPT_SUBJECT},
+        {"itlrecovery-subject", required_argument, NULL, OPT_ITLR_SUBJECT},
+        {"out", required_argument, NULL, OPT_OUT},
+        {"capf-key", required_argument, NULL, OPT_CAPF_KEY},
+        {"itlrecovery-key", required_argument, NULL, OPT_ITLR_KEY},
+        {"capf-years", required_argument, NULL, OPT_CAPF_YEARS},
+        {"itlrecovery-years", required_argument, NULL, OPT_ITLR_YEARS},
+        {"verbose", no_argument, NULL, 'v'},
+        {"version", no_argument, NULL, 'V'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    hsmctl_opts o;
+    memset(&o, 0, sizeof o);
+    o.capf_key = (token_keygen_spec){EVP_PKEY_RSA, 2048, 0};
+    o.itlr_key = (token_keygen_spec){EVP_PKEY_RSA, 2048, 0};
+    o.capf_years = 5;
+    o.itlr_years = 20;
+    int c;
+    while ((c = getopt_long(argc, argv, "hv", longopts, NULL)) != -1) {
+        pt_err rc = PT_OK;
+        switch (c) {
+        case OPT_TOKEN:
+            o.token_uri = optarg;
+            break;
+        case OPT_MODULE:
+            o.module = optarg;
+            break;
+        case OPT_PIN_FD:
+            rc = token_pin_source_from_fd(optarg, &o.pin);
+            o.pin_fd_given = true;
+            break;
+        case OPT_ALLOW_FINAL_TRY:
+            o.allow_final_try = true;
+            break;
+        case OPT_JSON:
+            o.json = true;
+            break;
+        case OPT_YES:
+            o.yes = true;
+            break;
+        case OPT_SUBJECT:
+            o.subject = optarg;
+            break;
+        case OPT_ITLR_SUBJECT:
+            o.itlr_subject = optarg;
+            break;
+        case OPT_OUT:
+            o.out_dir = optarg;
+            break;
+        case OPT_CAPF_KEY:
+            rc = token_keygen_spec_parse(optarg, &o.capf_key);
+            if (rc == PT_OK && o.capf_key.type == EVP_PKEY_EC &&
+                o.capf_key.curve_nid == NID_secp521r1)
+                rc = pt_fail(PT_ERR_USAGE, "--capf-key: use rsa:2048, rsa:4096, ec:P-256 or "
+                                           "ec:P-384");
+            break;
+        case OPT_ITLR_KEY:
+            rc = token_keygen_spec_parse(optarg, &o.itlr_key);
+            if (rc == PT_OK && (o.itlr_key.type != EVP_PKEY_RSA ||
+                                (o.itlr_key.bits != 2048 && o.itlr_key.bits != 4096)))
+                rc = pt_fail(PT_ERR_USAGE, "--itlrecovery-key: the ITLRecovery key signs ITL "
+                                           "files, which need rsa:2048 or rsa:4096");
+            break;
+        case OPT_CAPF_YEARS:
+            if (!pt_cli_parse_long(optarg, 1, 30, &o.capf_years))
+                rc = pt_fail(PT_ERR_USAGE, "--capf-years takes 1 to 30");
+            break;
+        case OPT_ITLR_YEARS:
+            if (!pt_cli_parse_long(optarg, 1, 40, &o.itlr_years))
+                rc = pt_fail(PT_ERR_USAGE, "--itlrecovery-years takes 1 to 40");
+            break;
+        case 'v':
+            pt_log_init("hsmctl", PT_LOG_DEBUG);
+            break;
+        case 'V':
+            printf("hsmctl %s\n", PT_VERSION);
+            return PT_EXIT_OK;
+        case 'h':
+            usage(stdout);
+            return PT_EXIT_OK;
+        default:
+            return pt_cli_usage_error("unknown option");
+        }
+        if (rc != PT_OK)
+            return pt_cli_usage_error("%s", pt_err_message());
+    }
+    if (optind >= argc)
+        return pt_cli_usage_error("a command is needed: init, regenerate or list");
+    const char *cmd = argv[optind];
+    int nargs = argc - optind - 1;
+    bool needs_token =
+        strcmp(cmd, "init") == 0 || strcmp(cmd, "regenerate") == 0 || strcmp(cmd, "list") == 0;
+    if (needs_token && o.token_uri == NULL)
+        return pt_cli_usage_error("'%s' needs --token URI", cmd);
+    if (strcmp(cmd, "init") == 0) {
+        if (nargs != 0)
+            return pt_cli_usage_error("'init' takes no arguments");
+        if (o.subject == NULL || o.out_dir == NULL)
+            return pt_cli_usage_error("'init' needs --subject DN and --out DIR");
+        return cmd_init(&o);
+    }
+    if (strcmp(cmd, "regenerate") == 0) {
+        if (nargs != 1 ||
+            (strcmp(argv[optind + 1], "capf") != 0 && strcmp(argv[optind + 1], "itlrecovery") != 0))
+            return pt_cli_usage_error("usage: hsmctl regenerate capf|itlrecovery --token URI");
+        return cmd_regenerate(&o, strcmp(argv[optind + 1], "capf") == 0 ? HSM_KEY_CAPF
+                                                                        : HSM_KEY_ITLRECOVERY);
+    }
+    if (strcmp(cmd, "list") == 0) {
+        if (nargs != 0)
+            return pt_cli_usage_error("'list' takes no arguments");
+        return cmd_list(&o);
+    }
+    return pt_cli_usage_error("unknown command '%s'", cmd);
+}
