@@ -246,7 +246,7 @@ bool pt_writer_failed(const pt_writer *w)
 void pt_writer_set_failed(pt_writer *w)
 {
     w->failed = true;
-    w->overflow = true;
+    w->invalid = true;
 }
 
 pt_err pt_writer_finish(pt_writer *w, uint8_t **out, size_t *len)
@@ -254,8 +254,9 @@ pt_err pt_writer_finish(pt_writer *w, uint8_t **out, size_t *len)
     *out = NULL;
     *len = 0;
     if (w->failed) {
-        pt_err rc = w->overflow ? pt_fail(PT_ERR_LIMIT, "output exceeds %zu bytes", w->max)
-                                : pt_fail(PT_ERR_NOMEM, "out of memory building output");
+        pt_err rc = w->overflow  ? pt_fail(PT_ERR_LIMIT, "output exceeds %zu bytes", w->max)
+                    : w->invalid ? pt_fail(PT_ERR_FORMAT, "a value cannot be encoded")
+                                 : pt_fail(PT_ERR_NOMEM, "out of memory building output");
         pt_writer_free(w);
         return rc;
     }
@@ -278,4 +279,5 @@ void pt_writer_free(pt_writer *w)
     w->len = w->cap = 0;
     w->failed = false;
     w->overflow = false;
+    w->invalid = false;
 }

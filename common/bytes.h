@@ -59,7 +59,8 @@ typedef struct pt_writer {
     size_t cap;    /* private */
     size_t max;    /* private */
     bool failed;   /* private */
-    bool overflow; /* private: failed because of max (not memory) */
+    bool overflow; /* private: failed because of max */
+    bool invalid;  /* private: failed because a value could not be encoded */
 } pt_writer;
 
 void pt_writer_init(pt_writer *w, size_t max);

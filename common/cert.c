@@ -23,33 +23,48 @@ void pt_time_iso8601(time_t t, char out[21])
         snprintf(out, 21, "invalid time");
 }
 
+/* Exactly n decimal digits at text[pos..]: their value, or -1. */
+static int digits_at(const char *text, size_t len, size_t pos, size_t n)
+{
+    int v = 0;
+    if (pos + n > len)
+        return -1;
+    for (size_t i = pos; i < pos + n; i++) {
+        if (text[i] < '0' || text[i] > '9')
+            return -1;
+        v = v * 10 + (text[i] - '0');
+    }
+    return v;
+}
+
 pt_err pt_time_parse_iso8601(const char *text, time_t *out)
 {
-    int y, mo, d, h = 0, mi = 0, s = 0, used = 0;
-    struct tm tm;
     *out = 0;
     size_t n = strlen(text);
-    if (sscanf(text, "%4d-%2d-%2d%n", &y, &mo, &d, &used) != 3 || used != 10)
+    int y = digits_at(text, n, 0, 4), mo = digits_at(text, n, 5, 2), d = digits_at(text, n, 8, 2);
+    int h = 0, mi = 0, s = 0;
+    if (n < 10 || y < 0 || mo < 0 || d < 0 || text[4] != '-' || text[7] != '-')
         goto bad;
     if (n > 10) {
-        int used2 = 0;
-        if ((text[10] != 'T' && text[10] != ' ') ||
-            sscanf(text + 11, "%2d:%2d%n", &h, &mi, &used2) != 2 || used2 != 5)
+        h = digits_at(text, n, 11, 2);
+        mi = digits_at(text, n, 14, 2);
+        if ((text[10] != 'T' && text[10] != ' ') || h < 0 || mi < 0 || n < 16 || text[13] != ':')
             goto bad;
         size_t pos = 16;
-        if (text[pos] == ':') {
-            int used3 = 0;
-            if (sscanf(text + pos + 1, "%2d%n", &s, &used3) != 1 || used3 != 2)
+        if (pos < n && text[pos] == ':') {
+            s = digits_at(text, n, pos + 1, 2);
+            if (s < 0)
                 goto bad;
             pos += 3;
         }
-        if (text[pos] == 'Z')
+        if (pos < n && text[pos] == 'Z')
             pos++;
         if (pos != n)
             goto bad;
     }
     if (mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || s > 60 || y < 1970)
         goto bad;
+    struct tm tm;
     memset(&tm, 0, sizeof tm);
     tm.tm_year = y - 1900;
     tm.tm_mon = mo - 1;
@@ -263,8 +278,8 @@ pt_err pt_cert_write_pem_file(const char *path, X509 *x)
 {
     char *pem = NULL;
     pt_err rc = pt_cert_to_pem(x, &pem);
-    if (rc != PT_OK)
-        return rc;
+    if (rc != PT_OK || pem == NULL)
+        return rc != PT_OK ? rc : pt_fail(PT_ERR_INTERNAL, "no PEM text");
     rc = pt_file_write_atomic(path, pem, strlen(pem), 0644);
     OPENSSL_free(pem);
     return rc;

@@ -69,7 +69,7 @@ static pt_err tbs_find_sigalg(const uint8_t *tbs, size_t tbs_len, const uint8_t 
                               size_t *alg_len)
 {
     pt_reader r, body, inner;
-    uint8_t tag;
+    uint8_t tag = 0;
     pt_reader_init(&r, tbs, tbs_len);
     pt_err rc = pt_der_read(&r, &tag, &body, NULL, NULL);
     if (rc != PT_OK)

@@ -64,7 +64,7 @@ pt_err pt_tty_read_line(const char *prompt, bool echo, char *buf, size_t len)
         quiet = saved;
         quiet.c_lflag &= ~(tcflag_t)(ECHO | ECHONL);
         quiet.c_lflag |= ICANON;
-        if (tcsetattr(fd, TCSAFLUSH, &quiet) == 0)
+        if (tcsetattr(fd, TCSADRAIN, &quiet) == 0)
             restore = true;
     }
     struct sigaction sa, old_int, old_term;
@@ -107,7 +107,7 @@ pt_err pt_tty_read_line(const char *prompt, bool echo, char *buf, size_t len)
         OPENSSL_cleanse(buf, len);
 
     if (restore) {
-        tcsetattr(fd, TCSAFLUSH, &saved);
+        tcsetattr(fd, TCSADRAIN, &saved);
         (void)pt_write_all(fd, "\n", 1); /* the typed newline was not echoed */
     }
     sigaction(SIGINT, &old_int, NULL);

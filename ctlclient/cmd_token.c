@@ -31,6 +31,7 @@ static void token_usage(FILE *out)
     fprintf(out,
             "Usage: ctlclient token list [--json] [--module PATH]\n"
             "       ctlclient token pin URI [--pin-fd N] [--new-pin-fd N] [--allow-final-try]\n"
+            "       ctlclient token check URI [--pin-fd N] [--new-pin-fd N] [--allow-final-try]\n"
             "       ctlclient token enroll URI --subject DN [--key rsa:2048|rsa:3072|rsa:4096]\n"
             "                 [--days N] [--label LABEL] [--force] [--pin-fd N]\n"
             "                 [--allow-final-try]\n"
@@ -41,6 +42,9 @@ static void token_usage(FILE *out)
             "           serial, PIN state (ok, count-low, final-try, locked, to-be-changed)\n"
             "           and its SAST certificate, if any\n"
             "  pin      change a token's user PIN (the old PIN, then the new one twice)\n"
+            "  check    log in (under the retry-lockout policy) and show the token's state\n"
+            "           and its SAST key and certificate: a way to test a PIN before a\n"
+            "           signing session; a correct PIN resets the token's wrong-PIN count\n"
             "  enroll   generate a non-extractable key on a blank token and store a\n"
             "           self-signed SAST certificate (digitalSignature) for it\n"
             "\n"
@@ -195,6 +199,41 @@ static pt_err open_and_login(const ctl_common_opts *o, const char *uri_text, boo
     }
     *out = t;
     return PT_OK;
+}
+
+static int token_check_cmd(const ctl_common_opts *o, const char *uri)
+{
+    token *t = NULL;
+    token_uri *u = NULL;
+    token_key *k = NULL;
+    pt_err rc = open_and_login(o, uri, true, &t);
+    if (rc == PT_OK)
+        rc = token_uri_parse(uri, &u);
+    if (rc == PT_OK) {
+        /* The URI's object=, else the key labelled SAST, else the only key. */
+        rc = token_uri_object_label(u) != NULL
+                 ? token_key_find(t, u, &k)
+                 : token_key_find_by_label(t, TOKEN_SAST_LABEL, NULL, 0, &k);
+        if (rc == PT_ERR_NOT_FOUND && token_uri_object_label(u) == NULL)
+            rc = token_key_find(t, NULL, &k);
+    }
+    if (rc == PT_OK) {
+        const token_info *ti = token_get_info(t);
+        printf("token '%s' (serial %s): PIN accepted, PIN state now %s\n", ti->label, ti->serial,
+               token_pin_state_name(token_pin_state_from_flags(ti->flags)));
+        printf("  key:          '%s'\n", token_key_label(k));
+        pt_cert_info ci;
+        if (token_key_cert(k) != NULL && pt_cert_info_get(token_key_cert(k), &ci) == PT_OK) {
+            print_cert_text(&ci);
+            pt_cert_info_free(&ci);
+        } else {
+            printf("  certificate:  none\n");
+        }
+    }
+    token_key_free(k);
+    token_uri_free(u);
+    token_close(t);
+    return rc == PT_OK ? PT_EXIT_OK : pt_cli_report(rc, "check failed");
 }
 
 static int token_pin_cmd(const ctl_common_opts *o, const char *uri)
@@ -372,6 +411,11 @@ int ctl_cmd_token(int argc, char **argv)
             return pt_cli_usage_error("usage: ctlclient token pin URI");
         return token_pin_cmd(&o, argv[optind]);
     }
+    if (strcmp(sub, "check") == 0) {
+        if (nargs != 1)
+            return pt_cli_usage_error("usage: ctlclient token check URI");
+        return token_check_cmd(&o, argv[optind]);
+    }
     if (strcmp(sub, "enroll") == 0) {
         if (nargs != 1)
             return pt_cli_usage_error("usage: ctlclient token enroll URI --subject DN");
@@ -381,5 +425,5 @@ int ctl_cmd_token(int argc, char **argv)
             return pt_cli_usage_error("--key: a SAST key must be RSA (CTL files are RSA-signed)");
         return token_enroll_cmd(&o, argv[optind], &p);
     }
-    return pt_cli_usage_error("unknown token command '%s' (list, pin or enroll)", sub);
+    return pt_cli_usage_error("unknown token command '%s' (list, check, pin or enroll)", sub);
 }

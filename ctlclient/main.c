@@ -13,19 +13,21 @@
 
 static void usage(FILE *out)
 {
-    fprintf(out, "Usage: ctlclient [-v] COMMAND [OPTIONS]\n"
-                 "\n"
-                 "Certificate Trust Lists for Cisco IP phones, signed with security tokens.\n"
-                 "\n"
-                 "Commands:\n"
-                 "  token list|pin|enroll   list tokens, change a PIN, enrol a blank token\n"
-                 "\n"
-                 "Run 'ctlclient COMMAND --help' for the options of a command.\n"
-                 "\n"
-                 "Options:\n"
-                 "  -v, --verbose   show debug messages (PKCS#11 calls and their results)\n"
-                 "  --version       show the version\n"
-                 "  -h, --help      show this help\n");
+    fprintf(out,
+            "Usage: ctlclient [-v] COMMAND [OPTIONS]\n"
+            "\n"
+            "Certificate Trust Lists for Cisco IP phones, signed with security tokens.\n"
+            "\n"
+            "Commands:\n"
+            "  token list|check|pin|enroll\n"
+            "                          list tokens, test a PIN, change a PIN, enrol a blank token\n"
+            "\n"
+            "Run 'ctlclient COMMAND --help' for the options of a command.\n"
+            "\n"
+            "Options:\n"
+            "  -v, --verbose   show debug messages (PKCS#11 calls and their results)\n"
+            "  --version       show the version\n"
+            "  -h, --help      show this help\n");
 }
 
 int main(int argc, char **argv)

@@ -176,6 +176,8 @@ static const token_pin_source *new_pin_source(const token_login_opts *o)
 static pt_err read_new_pin(token *t, const token_login_opts *o, char **out)
 {
     *out = NULL;
+    if (has_pinpad(t))
+        return PT_OK; /* C_SetPIN with no PINs: the reader's PIN pad asks for both */
     const token_pin_source *src = new_pin_source(o);
     if (src == NULL && !pt_tty_available())
         return pt_fail(PT_ERR_PIN_CHANGE,
@@ -187,10 +189,10 @@ static pt_err read_new_pin(token *t, const token_login_opts *o, char **out)
         pt_err rc = read_pin(t, src, "New PIN", &first);
         if (rc == PT_OK)
             rc = read_pin(t, src, "New PIN again", &second);
-        if (rc != PT_OK) {
+        if (rc != PT_OK || first == NULL || second == NULL) {
             token_pin_free(first);
             token_pin_free(second);
-            return rc;
+            return rc != PT_OK ? rc : pt_fail(PT_ERR_INTERNAL, "no new PIN was read");
         }
         size_t len = strlen(first);
         CK_TOKEN_INFO ti;

@@ -81,7 +81,7 @@ pt_err token_provision(token_module *m, const char *label, const char *so_pin, c
     size_t label_len = strlen(label);
     if (label_len == 0 || label_len > 32)
         return pt_fail(PT_ERR_USAGE, "a token label has 1 to 32 characters");
-    CK_SLOT_ID existing, free_slot;
+    CK_SLOT_ID existing = (CK_SLOT_ID)-1, free_slot = 0;
     pt_err rc = find_labelled(m, label, &existing);
     if (rc != PT_OK)
         return rc;
@@ -91,9 +91,10 @@ pt_err token_provision(token_module *m, const char *label, const char *so_pin, c
     if (rc != PT_OK)
         return rc;
 
+    /* PKCS#11 labels are blank-padded, not NUL-terminated. */
     CK_UTF8CHAR padded[32];
     memset(padded, ' ', sizeof padded);
-    memcpy(padded, label, label_len);
+    memcpy(padded, label, label_len); // NOLINT(bugprone-not-null-terminated-result)
     CK_RV rv =
         m->fl->C_InitToken(free_slot, token_ck_input(so_pin), (CK_ULONG)strlen(so_pin), padded);
     if (rv != CKR_OK)

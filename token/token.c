@@ -183,12 +183,14 @@ pt_err token_open(const char *uri_text, const char *module_override, token **out
     const char *path = token_uri_module_path(uri);
     if (path == NULL)
         path = module_override;
+    token *t = NULL;
     rc = token_module_open(path, &m);
     if (rc == PT_OK)
-        rc = token_select(m, uri, out);
-    if (rc == PT_OK) {
-        (*out)->owns_module = true;
+        rc = token_select(m, uri, &t);
+    if (rc == PT_OK && t != NULL) {
+        t->owns_module = true;
         m = NULL;
+        *out = t;
     }
     token_module_close(m);
     token_uri_free(uri);

@@ -101,8 +101,9 @@ static CK_RV initialize(void)
 
 static void pad(CK_UTF8CHAR *field, size_t size, const char *text)
 {
+    /* PKCS#11 text fields are blank-padded, not NUL-terminated. */
     memset(field, ' ', size);
-    memcpy(field, text, strlen(text));
+    memcpy(field, text, strlen(text)); // NOLINT(bugprone-not-null-terminated-result)
 }
 
 /* The slot whose token has this label, or (label NULL) an uninitialised token. */
@@ -382,7 +383,8 @@ static void helper_finish(proc *p, int *incorrect, int *locked)
     int other = -1;
     int status = proc_finish(p, out, sizeof out);
     if (status != 0 ||
-        sscanf(out, "incorrect=%d locked=%d other=%d", incorrect, locked, &other) != 3 ||
+        sscanf(out, "incorrect=%d locked=%d other=%d", incorrect, locked, // NOLINT(cert-err34-c)
+               &other) != 3 ||
         other != 0) {
         print_error("helper: exit %d, said '%s'\n", status, out);
         fail();
@@ -1228,7 +1230,9 @@ static void test_pkcs11_tool(void **state)
 
 static int helper_main(const char *module, const char *label, const char *count)
 {
-    int n = atoi(count);
+    char *end = NULL;
+    long parsed = strtol(count, &end, 10);
+    int n = end != count && *end == '\0' && parsed > 0 && parsed < 100000 ? (int)parsed : 0;
     int incorrect = 0, locked = 0, other = 0;
     void *h = dlopen(module, RTLD_NOW | RTLD_LOCAL);
     CK_C_GetFunctionList get_list = h ? (CK_C_GetFunctionList)dlsym(h, "C_GetFunctionList") : NULL;

@@ -9,6 +9,7 @@
 #include "fileio.h"
 #include "login.h"
 #include "provision.h"
+#include "rmtree.h"
 
 bool pt_test_store_init(pt_test_store *s)
 {
@@ -76,8 +77,6 @@ void pt_test_store_cleanup(pt_test_store *s)
 {
     if (s->dir[0] == '\0')
         return;
-    char cmd[512];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", s->dir);
-    if (system(cmd) != 0)
+    if (pt_test_rmtree(s->dir) != 0)
         fprintf(stderr, "cannot remove %s\n", s->dir);
 }

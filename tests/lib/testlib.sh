@@ -1,4 +1,5 @@
-# shellcheck shell=bash
+# shellcheck shell=bash disable=SC2034
+# (variables set here are used by the scripts that source this file)
 # TAP helpers and private token stores for phonetrust's integration tests.
 #
 # Source it from a test script run by `meson test` (which sets PT_BUILD_ROOT,
@@ -19,6 +20,7 @@ CTLCLIENT=$PT_BUILD_ROOT/ctlclient/ctlclient
 PT_SOFTHSM=$PT_BUILD_ROOT/token/phonetrust-softhsm
 ETOKEN_SIM_MODULE=$PT_BUILD_ROOT/tests/etoken-sim/libetoken-sim.so
 ETOKEN_SIM_CTL=$PT_BUILD_ROOT/tests/etoken-sim/etoken-sim-ctl
+PTY_RUN=$PT_BUILD_ROOT/tests/lib/pty-run
 
 PT_TMP=$(mktemp -d "${TMPDIR:-/tmp}/phonetrust-test.XXXXXX")
 trap 'rm -rf "$PT_TMP"' EXIT
@@ -81,6 +83,19 @@ run() {
     ERR=$(cat "$err_file")
 }
 
+# at_terminal SCRIPT COMMAND...: run COMMAND on a pseudo-terminal, following
+# SCRIPT (lines "expect TEXT" / "send TEXT", see tests/lib/pty_run.c); sets RC
+# and OUT (everything shown on the terminal, without carriage returns).
+at_terminal() {
+    local script=$PT_TMP/pty.script
+    printf '%s\n' "$1" >"$script"
+    shift
+    RC=0
+    "$PTY_RUN" "$script" -- "$@" >"$PT_TMP/pty.out" 2>"$PT_TMP/pty.err" </dev/null || RC=$?
+    OUT=$(tr -d '\r' <"$PT_TMP/pty.out")
+    ERR=$(cat "$PT_TMP/pty.err")
+}
+
 skip_all() {
     printf '1..0 # SKIP %s\n' "$*"
     exit 0
@@ -95,8 +110,9 @@ done_testing() {
 # Token stores ------------------------------------------------------------
 
 pt_require_softhsm() {
-    [ -n "$PT_SOFTHSM_MODULE" ] && [ -f "$PT_SOFTHSM_MODULE" ] ||
+    if [ -z "$PT_SOFTHSM_MODULE" ] || [ ! -f "$PT_SOFTHSM_MODULE" ]; then
         skip_all "SoftHSM2 is not installed (apt-get install softhsm2)"
+    fi
 }
 
 # pt_store_init: a fresh SoftHSM2 token store for this test.

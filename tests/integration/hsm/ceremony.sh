@@ -1,7 +1,7 @@
 #!/bin/bash
 # hsmctl init / list / regenerate on a SoftHSM2 HSM token, checked with
 # pkcs11-tool and openssl.
-# shellcheck source=../../lib/testlib.sh
+# shellcheck source=tests/lib/testlib.sh
 . "$PT_SOURCE_ROOT/tests/lib/testlib.sh"
 pt_store_init
 command -v pkcs11-tool >/dev/null || skip_all "pkcs11-tool (opensc) is not installed"

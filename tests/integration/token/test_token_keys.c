@@ -160,6 +160,7 @@ static void check_signer_pool(const char *spec_text, const char *label, int bits
     token_key *k = NULL;
     assert_int_equal(token_key_find_by_label(t, label, NULL, 0, &k), PT_OK);
 
+    assert_non_null(k);
     token_signer *s = NULL;
     assert_int_equal(token_signer_open(t, label, 3, &s), PT_OK);
     assert_int_equal(token_signer_key_bits(s), bits);
@@ -201,7 +202,8 @@ int main(void)
         cmocka_unit_test(test_signer_pool_rsa),
         cmocka_unit_test(test_signer_pool_ec),
     };
-    if (getenv("PT_SOFTHSM_MODULE") == NULL || access(getenv("PT_SOFTHSM_MODULE"), R_OK) != 0)
+    const char *softhsm = getenv("PT_SOFTHSM_MODULE");
+    if (softhsm == NULL || access(softhsm, R_OK) != 0)
         return 77;
     return cmocka_run_group_tests(tests, setup, teardown);
 }
