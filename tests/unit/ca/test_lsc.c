@@ -543,9 +543,10 @@ static void test_tbs_argument_errors(void **state)
     (void)state;
     buf spki, tbs;
     lsc_params p = params(fx.rsa_ca, fx.phone_rsa, &spki), q;
-    const char *bad_names[] = {"", "SEP 0011", "SEP\x01",
-                               "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"
-                               "AAAAAAAAAAAAAAAAAAAAAAAAA"};
+    char long_name[LSC_NAME_MAX + 2];
+    memset(long_name, 'A', LSC_NAME_MAX + 1);
+    long_name[LSC_NAME_MAX + 1] = '\0';
+    const char *bad_names[] = {"", "SEP 0011", "SEP\x01", long_name};
     for (size_t i = 0; i < sizeof bad_names / sizeof bad_names[0]; i++) {
         q = p;
         q.device_name = bad_names[i];
