@@ -148,7 +148,7 @@ static pt_err rsa_verify(EVP_PKEY *key, const digest_info *d, const uint8_t *h, 
     if (size <= 0 || size > 2048)
         return pt_fail(PT_ERR_UNSUPPORTED, "RSA key of unusable size");
     size_t k = (size_t)size;
-    uint8_t em[2048];
+    uint8_t em[2048] = {0};
     pt_err rc = rsa_recover(key, sig, sig_len, em, k);
     if (rc != PT_OK)
         return rc;

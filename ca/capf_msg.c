@@ -617,6 +617,8 @@ pt_err capf_msg_encode(uint8_t command, uint32_t session_id, const capf_el *els,
 {
     *buf = NULL;
     *len = 0;
+    if (els == NULL && n > 0)
+        return pt_fail(PT_ERR_USAGE, "CAPF message: %zu elements but no array", n);
     const capf_msg_layout *lay = capf_msg_layout_find(command);
     if (lay == NULL)
         return pt_fail(PT_ERR_UNSUPPORTED, "CAPF command %u (%s) has no known layout", command,

@@ -483,7 +483,8 @@ pt_err lsc_tbs_build(const lsc_params *p, uint8_t **tbs, size_t *len)
     pt_err rc = tbs_parts_make(p, &t);
     if (rc != PT_OK) {
         tbs_parts_free(&t);
-        return pt_err_context(rc, "LSC for %s", p->device_name ? p->device_name : "?");
+        /* The name may be what a phone sent: it is not echoed before it is checked. */
+        return pt_err_context(rc, "cannot build the LSC");
     }
     pt_writer_init(&body, PT_DER_CERT_MAX);
     tbs_body_write(&body, &t, p->issuer);
@@ -510,10 +511,11 @@ typedef struct check_ctx {
 
 __attribute__((format(printf, 2, 3))) static bool mismatch(check_ctx *c, const char *fmt, ...)
 {
+    if (c->whylen == 0)
+        return false;
     va_list ap;
     va_start(ap, fmt);
-    if (c->whylen > 0)
-        vsnprintf(c->why, c->whylen, fmt, ap);
+    vsnprintf(c->why, c->whylen, fmt, ap);
     va_end(ap);
     return false;
 }
