@@ -152,7 +152,8 @@ __attribute__((format(printf, 3, 4))) static int openssl_run(char *out, size_t o
     vsnprintf(args, sizeof args, fmt, ap);
     va_end(ap);
     snprintf(cmd, sizeof cmd, "cd '%s' && '%s' %s 2>&1", fx.dir, fx.openssl, args);
-    FILE *p = popen(cmd, "r");
+    /* The openssl command line is the independent check this test wants. */
+    FILE *p = popen(cmd, "r"); // NOLINT(cert-env33-c)
     assert_non_null(p);
     size_t n = fread(out, 1, outlen - 1, p);
     out[n] = '\0';
