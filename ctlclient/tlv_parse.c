@@ -565,7 +565,10 @@ pt_err tlv_file_parse(const uint8_t *data, size_t len, tlv_file **out)
     tlv_file *f = OPENSSL_zalloc(sizeof *f);
     if (f == NULL)
         return pt_fail(PT_ERR_NOMEM, "out of memory");
-    f->raw = bytes_dup(data, len);
+    /* Exactly len bytes (not bytes_dup's len + 1), so that ASan sees any over-read. */
+    f->raw = OPENSSL_malloc(len > 0 ? len : 1);
+    if (f->raw != NULL && len > 0)
+        memcpy(f->raw, data, len);
     if (f->raw == NULL) {
         tlv_file_free(f);
         return pt_fail(PT_ERR_NOMEM, "out of memory");
