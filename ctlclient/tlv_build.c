@@ -84,6 +84,8 @@ static pt_err put_tlv(pt_writer *w, uint8_t tag, const void *v, size_t n, const 
 /* A string element stores the text and one NUL (§2). */
 static pt_err put_string(pt_writer *w, uint8_t tag, const char *s, const char *what)
 {
+    if (s == NULL)
+        return pt_fail(PT_ERR_INTERNAL, "no text for %s", what);
     return put_tlv(w, tag, s, strlen(s) + 1, what);
 }
 
@@ -172,13 +174,28 @@ static pt_err params_check(const tlv_build_params *p, size_t *k, uint8_t *code)
     return rc == PT_OK ? records_check(p) : rc;
 }
 
+/* §5.2 items 4-7: the group and its three items, name, issuer, serial (current order). */
+static pt_err signer_info_write(pt_writer *w, const tlv_cert_fields *s)
+{
+    size_t group = pt_writer_len(w);
+    put_head(w, TLV_HDR_SIGNER_INFO, 0); /* patched below */
+    pt_err rc = put_string(w, TLV_HDR_SIGNER_NAME, s->subject, "SIGNER_NAME");
+    if (rc == PT_OK)
+        rc = put_string(w, TLV_HDR_SIGNER_ISSUER, s->issuer, "SIGNER_ISSUER");
+    if (rc == PT_OK)
+        rc = put_tlv(w, TLV_HDR_SIGNER_SERIAL, s->serial, s->serial_len, "SIGNER_SERIAL");
+    size_t info = pt_writer_len(w) - group - 3;
+    if (rc == PT_OK && info > TLV_MAX_ELEMENT)
+        rc = pt_fail(PT_ERR_LIMIT, "SIGNER_INFO of %zu bytes is over %u", info, TLV_MAX_ELEMENT);
+    if (rc == PT_OK)
+        pt_writer_patch_u16(w, group + 1, (uint16_t)info);
+    return rc;
+}
+
 /* §5.2 items 1-16, SIGNATURE zero-filled; then HEADER_LENGTH patched with the final size. */
 static pt_err header_write(pt_writer *w, const tlv_build_params *p, const tlv_cert_fields *s,
                            size_t k, uint8_t code)
 {
-    size_t info = 3 + strlen(s->subject) + 1 + 3 + strlen(s->issuer) + 1 + 3 + s->serial_len;
-    if (info > TLV_MAX_ELEMENT)
-        return pt_fail(PT_ERR_LIMIT, "SIGNER_INFO of %zu bytes is over %u", info, TLV_MAX_ELEMENT);
     size_t at = 0;
     put_head(w, TLV_HDR_VERSION, 2);
     pt_writer_u8(w, 1);
@@ -188,10 +205,9 @@ static pt_err header_write(pt_writer *w, const tlv_build_params *p, const tlv_ce
     put_head(w, TLV_HDR_SIGNER_VERSION, 2);
     pt_writer_u8(w, 1);
     pt_writer_u8(w, p->signer_version_minor);
-    put_head(w, TLV_HDR_SIGNER_INFO, (uint16_t)info);
-    put_string(w, TLV_HDR_SIGNER_NAME, s->subject, "SIGNER_NAME");
-    put_string(w, TLV_HDR_SIGNER_ISSUER, s->issuer, "SIGNER_ISSUER");
-    put_tlv(w, TLV_HDR_SIGNER_SERIAL, s->serial, s->serial_len, "SIGNER_SERIAL");
+    pt_err rc = signer_info_write(w, s);
+    if (rc != PT_OK)
+        return rc;
     put_head(w, TLV_HDR_SIGNATURE_INFO, 15);
     put_u8(w, TLV_HDR_DIGEST_ALGORITHM, p->digest);
     put_head(w, TLV_HDR_SIGNATURE_ALGORITHM_INFO, 8);
@@ -199,7 +215,7 @@ static pt_err header_write(pt_writer *w, const tlv_build_params *p, const tlv_ce
     put_u8(w, TLV_HDR_SIGNATURE_MODULUS, code);
     put_head(w, TLV_HDR_SIGNATURE, (uint16_t)k);
     pt_writer_reserve(w, k, &at);
-    pt_err rc = put_string(w, TLV_HDR_FILENAME, p->filename, "FILENAME");
+    rc = put_string(w, TLV_HDR_FILENAME, p->filename, "FILENAME");
     if (rc != PT_OK)
         return rc;
     put_head(w, TLV_HDR_TIMESTAMP, 4);

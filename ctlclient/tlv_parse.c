@@ -32,13 +32,19 @@ typedef enum tlv_kind {
 #define TLV_NO_FIELD ((size_t)-1)
 
 typedef struct tlv_field {
-    uint8_t tag;
     const char *name;
-    tlv_kind kind;
     size_t at;  /* the value; for a pair the major, for bytes the pointer */
     size_t at2; /* pair: the minor; bytes: the length */
     size_t has; /* a bool set when the element is present, or TLV_NO_FIELD */
+    tlv_kind kind;
+    uint8_t tag;
 } tlv_field;
+
+/* Rows read tag first; the struct is ordered for size. */
+#define FIELD(t, n, k, a, a2, h)                                                                   \
+    {                                                                                              \
+        .tag = (t), .name = (n), .kind = (k), .at = (a), .at2 = (a2), .has = (h)                   \
+    }
 
 #define F_(s, m) offsetof(s, m)
 #define HDR(m)   F_(tlv_file, m)
@@ -47,43 +53,47 @@ typedef struct tlv_field {
 
 /* §5.1 */
 static const tlv_field header_fields[] = {
-    {TLV_HDR_VERSION, "VERSION", TLV_K_LENGTH, NONE, NONE, NONE},
-    {TLV_HDR_HEADER_LENGTH, "HEADER_LENGTH", TLV_K_LENGTH, NONE, NONE, NONE},
-    {TLV_HDR_SIGNER_INFO, "SIGNER_INFO", TLV_K_GROUP, NONE, NONE, NONE},
-    {TLV_HDR_SIGNER_NAME, "SIGNER_NAME", TLV_K_STRING, HDR(signer_name), NONE, NONE},
-    {TLV_HDR_SIGNER_SERIAL, "SIGNER_SERIAL", TLV_K_BYTES, HDR(signer_serial),
-     HDR(signer_serial_len), NONE},
-    {TLV_HDR_SIGNER_ISSUER, "SIGNER_ISSUER", TLV_K_STRING, HDR(signer_issuer), NONE, NONE},
-    {TLV_HDR_SIGNATURE_INFO, "SIGNATURE_INFO", TLV_K_GROUP, NONE, NONE, NONE},
-    {TLV_HDR_DIGEST_ALGORITHM, "DIGEST_ALGORITHM", TLV_K_U8, HDR(digest), NONE, NONE},
-    {TLV_HDR_SIGNATURE_ALGORITHM_INFO, "SIGNATURE_ALGORITHM_INFO", TLV_K_GROUP, NONE, NONE, NONE},
-    {TLV_HDR_SIGNATURE_ALGORITHM, "SIGNATURE_ALGORITHM", TLV_K_U8, HDR(signature_algorithm), NONE,
-     NONE},
-    {TLV_HDR_SIGNATURE_MODULUS, "SIGNATURE_MODULUS", TLV_K_U8, HDR(modulus_code), NONE, NONE},
-    {TLV_HDR_SIGNATURE, "SIGNATURE", TLV_K_SIGNATURE, NONE, NONE, NONE},
-    {TLV_HDR_FILENAME, "FILENAME", TLV_K_STRING, HDR(filename), NONE, NONE},
-    {TLV_HDR_TIMESTAMP, "TIMESTAMP", TLV_K_U32, HDR(timestamp), NONE, HDR(has_timestamp)},
-    {TLV_HDR_SIGNER_VERSION, "SIGNER_VERSION", TLV_K_PAIR, HDR(signer_version_major),
-     HDR(signer_version_minor), HDR(has_signer_version)},
+    FIELD(TLV_HDR_VERSION, "VERSION", TLV_K_LENGTH, NONE, NONE, NONE),
+    FIELD(TLV_HDR_HEADER_LENGTH, "HEADER_LENGTH", TLV_K_LENGTH, NONE, NONE, NONE),
+    FIELD(TLV_HDR_SIGNER_INFO, "SIGNER_INFO", TLV_K_GROUP, NONE, NONE, NONE),
+    FIELD(TLV_HDR_SIGNER_NAME, "SIGNER_NAME", TLV_K_STRING, HDR(signer_name), NONE, NONE),
+    FIELD(TLV_HDR_SIGNER_SERIAL, "SIGNER_SERIAL", TLV_K_BYTES, HDR(signer_serial),
+          HDR(signer_serial_len), NONE),
+    FIELD(TLV_HDR_SIGNER_ISSUER, "SIGNER_ISSUER", TLV_K_STRING, HDR(signer_issuer), NONE, NONE),
+    FIELD(TLV_HDR_SIGNATURE_INFO, "SIGNATURE_INFO", TLV_K_GROUP, NONE, NONE, NONE),
+    FIELD(TLV_HDR_DIGEST_ALGORITHM, "DIGEST_ALGORITHM", TLV_K_U8, HDR(digest), NONE, NONE),
+    FIELD(TLV_HDR_SIGNATURE_ALGORITHM_INFO, "SIGNATURE_ALGORITHM_INFO", TLV_K_GROUP, NONE, NONE,
+          NONE),
+    FIELD(TLV_HDR_SIGNATURE_ALGORITHM, "SIGNATURE_ALGORITHM", TLV_K_U8, HDR(signature_algorithm),
+          NONE, NONE),
+    FIELD(TLV_HDR_SIGNATURE_MODULUS, "SIGNATURE_MODULUS", TLV_K_U8, HDR(modulus_code), NONE, NONE),
+    FIELD(TLV_HDR_SIGNATURE, "SIGNATURE", TLV_K_SIGNATURE, NONE, NONE, NONE),
+    FIELD(TLV_HDR_FILENAME, "FILENAME", TLV_K_STRING, HDR(filename), NONE, NONE),
+    FIELD(TLV_HDR_TIMESTAMP, "TIMESTAMP", TLV_K_U32, HDR(timestamp), NONE, HDR(has_timestamp)),
+    FIELD(TLV_HDR_SIGNER_VERSION, "SIGNER_VERSION", TLV_K_PAIR, HDR(signer_version_major),
+          HDR(signer_version_minor), HDR(has_signer_version)),
 };
 
 /* §7.2 */
 static const tlv_field record_fields[] = {
-    {TLV_REC_RECORD_LENGTH, "RECORD_LENGTH", TLV_K_LENGTH, NONE, NONE, NONE},
-    {TLV_REC_DNS_NAME, "DNS_NAME", TLV_K_STRING, REC(dns_name), NONE, NONE},
-    {TLV_REC_SUBJECT_NAME, "SUBJECT_NAME", TLV_K_STRING, REC(subject), NONE, NONE},
-    {TLV_REC_ROLE, "ROLE", TLV_K_U16, REC(role), NONE, REC(has_role)},
-    {TLV_REC_ISSUER_NAME, "ISSUER_NAME", TLV_K_STRING, REC(issuer), NONE, NONE},
-    {TLV_REC_SERIAL_NUMBER, "SERIAL_NUMBER", TLV_K_BYTES, REC(serial), REC(serial_len), NONE},
-    {TLV_REC_PUBLIC_KEY, "PUBLIC_KEY", TLV_K_BYTES, REC(public_key), REC(public_key_len), NONE},
-    {TLV_REC_SIGNATURE, "SIGNATURE", TLV_K_BYTES, REC(cert_signature), REC(cert_signature_len),
-     NONE},
-    {TLV_REC_CERTIFICATE, "CERTIFICATE", TLV_K_BYTES, REC(certificate), REC(certificate_len), NONE},
-    {TLV_REC_IP_ADDRESS, "IP_ADDRESS", TLV_K_BYTES, REC(ip_address), REC(ip_address_len), NONE},
-    {TLV_REC_CERTIFICATE_HASH, "CERTIFICATE_HASH", TLV_K_BYTES, REC(cert_hash), REC(cert_hash_len),
-     NONE},
-    {TLV_REC_HASH_ALGORITHM, "HASH_ALGORITHM", TLV_K_U8_LOOSE, REC(hash_algorithm), NONE,
-     REC(has_hash_algorithm)},
+    FIELD(TLV_REC_RECORD_LENGTH, "RECORD_LENGTH", TLV_K_LENGTH, NONE, NONE, NONE),
+    FIELD(TLV_REC_DNS_NAME, "DNS_NAME", TLV_K_STRING, REC(dns_name), NONE, NONE),
+    FIELD(TLV_REC_SUBJECT_NAME, "SUBJECT_NAME", TLV_K_STRING, REC(subject), NONE, NONE),
+    FIELD(TLV_REC_ROLE, "ROLE", TLV_K_U16, REC(role), NONE, REC(has_role)),
+    FIELD(TLV_REC_ISSUER_NAME, "ISSUER_NAME", TLV_K_STRING, REC(issuer), NONE, NONE),
+    FIELD(TLV_REC_SERIAL_NUMBER, "SERIAL_NUMBER", TLV_K_BYTES, REC(serial), REC(serial_len), NONE),
+    FIELD(TLV_REC_PUBLIC_KEY, "PUBLIC_KEY", TLV_K_BYTES, REC(public_key), REC(public_key_len),
+          NONE),
+    FIELD(TLV_REC_SIGNATURE, "SIGNATURE", TLV_K_BYTES, REC(cert_signature), REC(cert_signature_len),
+          NONE),
+    FIELD(TLV_REC_CERTIFICATE, "CERTIFICATE", TLV_K_BYTES, REC(certificate), REC(certificate_len),
+          NONE),
+    FIELD(TLV_REC_IP_ADDRESS, "IP_ADDRESS", TLV_K_BYTES, REC(ip_address), REC(ip_address_len),
+          NONE),
+    FIELD(TLV_REC_CERTIFICATE_HASH, "CERTIFICATE_HASH", TLV_K_BYTES, REC(cert_hash),
+          REC(cert_hash_len), NONE),
+    FIELD(TLV_REC_HASH_ALGORITHM, "HASH_ALGORITHM", TLV_K_U8_LOOSE, REC(hash_algorithm), NONE,
+          REC(has_hash_algorithm)),
 };
 
 #define FIELDS(t) (t), sizeof(t) / sizeof((t)[0])
@@ -102,9 +112,11 @@ static uint32_t tag_bit(uint8_t tag)
     return (uint32_t)1 << (tag & 31);
 }
 
+static pt_err warnv(tlv_file *f, const char *fmt, va_list ap) __attribute__((format(printf, 2, 0)));
 static pt_err warn(tlv_file *f, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
-static pt_err warn(tlv_file *f, const char *fmt, ...)
+/* Note one lenient read; past TLV_FILE_MAX_WARNINGS only a final "more" line is kept. */
+static pt_err warnv(tlv_file *f, const char *fmt, va_list ap)
 {
     if (f->n_warnings > TLV_FILE_MAX_WARNINGS)
         return PT_OK;
@@ -114,20 +126,25 @@ static pt_err warn(tlv_file *f, const char *fmt, ...)
             return pt_fail(PT_ERR_NOMEM, "out of memory");
     }
     char line[256];
-    if (f->n_warnings == TLV_FILE_MAX_WARNINGS) {
+    if (f->n_warnings == TLV_FILE_MAX_WARNINGS)
         snprintf(line, sizeof line, "more than %d warnings; the rest are not shown",
                  TLV_FILE_MAX_WARNINGS);
-    } else {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(line, sizeof line, fmt, ap);
-        va_end(ap);
-    }
+    else /* ap is started by warn(); clang 14's analyzer loses that when it inlines warnv */
+        vsnprintf(line, sizeof line, fmt, ap); // NOLINT(clang-analyzer-valist.Uninitialized)
     f->warnings[f->n_warnings] = OPENSSL_strdup(line);
     if (f->warnings[f->n_warnings] == NULL)
         return pt_fail(PT_ERR_NOMEM, "out of memory");
     f->n_warnings++;
     return PT_OK;
+}
+
+static pt_err warn(tlv_file *f, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    pt_err rc = warnv(f, fmt, ap);
+    va_end(ap);
+    return rc;
 }
 
 /* A copy that is never NULL, even for zero bytes, so "present but empty" stays visible. */

@@ -87,6 +87,8 @@ static pt_err signature_check(const tlv_file *f, EVP_PKEY *key, bool *valid)
 /* A phone holding previous trusts the SAST certificates it lists, exactly as listed. */
 static bool previous_lists_signer(const tlv_file *previous, const tlv_record *signer)
 {
+    if (signer->certificate == NULL)
+        return false;
     for (size_t i = 0; i < previous->n_records; i++) {
         const tlv_record *rec = &previous->records[i];
         if (rec->has_role && rec->role == TLV_ROLE_SAST && rec->certificate != NULL &&

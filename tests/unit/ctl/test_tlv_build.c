@@ -364,6 +364,7 @@ static void test_refuse_signer(void **state)
     build_expect(&p, PT_ERR_UNSUPPORTED, "3072-bit");
     rec.cert = p.signer_cert = cec;
     build_expect(&p, PT_ERR_UNSUPPORTED, "not RSA");
+    /* cppcheck-suppress redundantAssignment ; p.records points at rec */
     rec.cert = p.signer_cert = c512;
     p.digest = TLV_DIGEST_SHA512;
     build_expect(&p, PT_ERR_UNSUPPORTED, "512-bit");
@@ -397,6 +398,7 @@ static void test_refuse_params(void **state)
     recs[0].role = TLV_ROLE_SAST;
     recs[1].cert = edcert;
     build_expect(&p, PT_ERR_UNSUPPORTED, "not RSA or EC");
+    /* cppcheck-suppress redundantAssignment ; p.records points at recs */
     recs[1].cert = NULL;
     build_expect(&p, PT_ERR_USAGE, "no certificate");
     p.n_records = 1;

@@ -568,7 +568,7 @@ static void test_lenient_unknown_and_optional(void **state)
         0x0C, 0x00, 0x01, 0x03,                                                       /* SHA-512 */
         0x0D, 0x00, 0x00, /* tag 13 means nothing in a record */
     };
-    tt_elem add[4] = {
+    const tt_elem add[4] = {
         {10, extra, 19}, {11, extra + 19, 7}, {12, extra + 26, 4}, {13, extra + 30, 3}};
     size_t hl = u16_at(base.file + 8), r1 = u16_at(base.file + hl + 3);
     tt_elem e[TT_MAX_ELEMS];

@@ -285,7 +285,7 @@ bool tt_openssl_verify(const uint8_t *covered, size_t covered_len, const uint8_t
                        size_t sig_len, X509 *cert, const char *dgst, char *out, size_t outsz)
 {
     const char *tmp = getenv("TMPDIR");
-    char dir[512], pub[600], sigp[600], cov[600], cmd[2200];
+    char dir[512], pub[600], sigp[600], cov[600];
     snprintf(dir, sizeof dir, "%s/tlvtest.XXXXXX", tmp != NULL && tmp[0] ? tmp : "/tmp");
     out[0] = '\0';
     if (mkdtemp(dir) == NULL)
@@ -296,6 +296,7 @@ bool tt_openssl_verify(const uint8_t *covered, size_t covered_len, const uint8_t
     bool ok = pubkey_write(pub, cert) && tt_write_file(sigp, sig, sig_len) &&
               tt_write_file(cov, covered, covered_len);
     if (ok) {
+        char cmd[2200];
         snprintf(cmd, sizeof cmd, "openssl dgst -%s -verify '%s' -signature '%s' '%s' 2>&1", dgst,
                  pub, sigp, cov);
         FILE *p = popen(cmd, "r");
