@@ -57,15 +57,15 @@ typedef struct field_value {
     size_t len;
 } field_value;
 
-static const field_spec label_field = {TAG_KEY_LABEL,  FIELD_LABEL, true, 1,
-                                       HSMD_LABEL_MAX, "key label"};
-static const field_spec cert_fields[] = {label_field};
+static const field_spec cert_fields[] = {
+    {TAG_KEY_LABEL, FIELD_LABEL, true, 1, HSMD_LABEL_MAX, "key label"},
+};
 static const field_spec issue_fields[] = {
-    label_field,
+    {TAG_KEY_LABEL, FIELD_LABEL, true, 1, HSMD_LABEL_MAX, "key label"},
     {TAG_TBS, FIELD_BYTES, true, 1, HSMD_TBS_MAX, "TBSCertificate"},
 };
 static const field_spec sign_tlv_fields[] = {
-    label_field,
+    {TAG_KEY_LABEL, FIELD_LABEL, true, 1, HSMD_LABEL_MAX, "key label"},
     {TAG_FILE, FIELD_BYTES, true, 1, HSMD_FILE_MAX, "file"},
 };
 static const field_spec ok_fields[] = {

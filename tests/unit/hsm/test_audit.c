@@ -356,13 +356,11 @@ static void test_broken_link(void **state)
 static void test_malformed_lines(void **state)
 {
     (void)state;
-    static const char *const bad[] = {
-        "\n",
-        "v2 seq=1\n",
-        "hello\n",
-        "v1 seq=01 time=x\n",
+    static const char short_hashes[] =
         "v1 seq=1 time=2026-11-23T12:00:00Z uid=0 pid=1 op=chain-start key=- input=- "
-        "result=ok serial=- note=- prev=0 hash=0\n",
+        "result=ok serial=- note=- prev=0 hash=0\n";
+    static const char *const bad[] = {
+        "\n", "v2 seq=1\n", "hello\n", "v1 seq=01 time=x\n", short_hashes,
     };
     audit_verify_report rep;
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
