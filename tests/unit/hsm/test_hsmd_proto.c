@@ -677,6 +677,28 @@ static void test_frames_back_to_back(void **state)
     close(sv[1]);
 }
 
+/* Not every descriptor is a socket: a pipe takes the read/write path. */
+static void test_frames_over_pipe(void **state)
+{
+    (void)state;
+    int p[2];
+    assert_int_equal(pipe(p), 0);
+    hsmd_request req, out;
+    uint8_t *body = NULL;
+    size_t len = 0;
+    request_init(&req, HSMD_MSG_CERT, 5, "CAPF-CA", NULL, 0);
+    assert_int_equal(hsmd_request_encode(&req, &body, &len), PT_OK);
+    assert_int_equal(hsmd_frame_write(p[1], hsmd_deadline_after(1000), body, len), PT_OK);
+    OPENSSL_free(body);
+    close(p[1]);
+    assert_int_equal(hsmd_frame_read(p[0], hsmd_deadline_after(1000), &body, &len), PT_OK);
+    assert_int_equal(hsmd_request_parse(body, len, &out), PT_OK);
+    assert_string_equal(out.label, "CAPF-CA");
+    OPENSSL_free(body);
+    assert_int_equal(hsmd_frame_read(p[0], hsmd_deadline_after(1000), &body, &len), PT_ERR_IO);
+    close(p[0]);
+}
+
 static void test_names_and_mappings(void **state)
 {
     (void)state;
@@ -727,6 +749,7 @@ int main(void)
         cmocka_unit_test(test_partial_reads),
         cmocka_unit_test(test_partial_writes),
         cmocka_unit_test(test_frames_back_to_back),
+        cmocka_unit_test(test_frames_over_pipe),
         cmocka_unit_test(test_names_and_mappings),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
