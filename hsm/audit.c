@@ -653,7 +653,7 @@ static pt_err log_append_locked(audit_log *log, const audit_entry *e)
         return rc;
     uint8_t *line = NULL;
     size_t len = 0;
-    audit_record rec;
+    audit_record rec = {0};
     rc = record_build(log->seq + 1, log->head, time(NULL), e, &line, &len, &rec);
     if (rc == PT_OK)
         rc = log_write_line(log, line, len);

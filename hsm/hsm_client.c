@@ -170,6 +170,7 @@ static pt_err call_refused(const hsm_client *c, const hsmd_request *req, const h
 static pt_err client_call(hsm_client *c, hsmd_request *req, hsmd_response *resp, uint8_t **body)
 {
     *body = NULL;
+    memset(resp, 0, sizeof *resp);
     const char *op = hsmd_msg_type_name(req->type);
     if (c->broken)
         return pt_fail(PT_ERR_IO,
@@ -234,7 +235,7 @@ pt_err hsm_client_status(hsm_client *c, char **json)
     pt_err rc = client_call(c, &req, &resp, &body);
     if (rc != PT_OK)
         return rc;
-    if (memchr(resp.payload, '\0', resp.payload_len) != NULL) {
+    if (resp.payload_len > 0 && memchr(resp.payload, '\0', resp.payload_len) != NULL) {
         rc = pt_fail(PT_ERR_PROTOCOL, "hsmd at %s sent a status report with a NUL byte", c->name);
     } else {
         *json = OPENSSL_strndup((const char *)resp.payload, resp.payload_len);

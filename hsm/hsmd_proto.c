@@ -366,6 +366,8 @@ pt_err hsmd_response_encode(const hsmd_response *resp, uint8_t **body, size_t *l
     if (m == NULL || m->request)
         return pt_fail(PT_ERR_USAGE, "message type 0x%02x is not a response", (unsigned)resp->type);
     field_value v[MSG_FIELDS_MAX] = {0};
+    /* Here, not in the branch below: v[0] points at it until msg_encode has run. */
+    // cppcheck-suppress variableScope
     uint8_t code[2] = {(uint8_t)(resp->code >> 8), (uint8_t)resp->code};
     if (resp->type == HSMD_MSG_OK) {
         value_set(&v[0], resp->payload, resp->payload != NULL ? resp->payload_len : 0);
@@ -519,7 +521,9 @@ pt_err hsmd_response_parse(const uint8_t *body, size_t len, hsmd_response *resp)
         resp->payload_len = v[0].len;
         return PT_OK;
     }
-    resp->code = (uint16_t)(v[0].p[0] << 8 | v[0].p[1]);
+    pt_reader code;
+    pt_reader_init(&code, v[0].p, v[0].len); /* exactly 2 bytes: checked against the table */
+    pt_reader_u16(&code, &resp->code);
     if (v[1].present)
         memcpy(resp->reason, v[1].p, v[1].len); /* bounded by field_check */
     return PT_OK;

@@ -38,8 +38,10 @@ static int setup(void **state)
     fixture *f = calloc(1, sizeof *f);
     const char *tmp = getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
     snprintf(f->dir, sizeof f->dir, "%s/audit.XXXXXX", tmp);
-    if (mkdtemp(f->dir) == NULL)
+    if (mkdtemp(f->dir) == NULL) {
+        free(f);
         return -1;
+    }
     snprintf(f->path, sizeof f->path, "%s/audit.log", f->dir);
     *state = f;
     return 0;
