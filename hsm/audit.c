@@ -615,8 +615,7 @@ static pt_err record_build(uint64_t seq, const char *prev, time_t now, const aud
     if (rc != PT_OK)
         return pt_err_context(rc, "audit record");
     if (audit_line_parse((const char *)*line, *len - 1, rec) != PT_OK) {
-        rc = pt_fail(PT_ERR_INTERNAL, "audit: built a record that does not parse: %s",
-                     pt_err_message());
+        rc = pt_err_context(PT_ERR_INTERNAL, "audit: built a record that does not parse");
         OPENSSL_free(*line);
         *line = NULL;
         *len = 0;

@@ -324,7 +324,7 @@ static pt_err msg_encode(const msg_spec *m, uint32_t id, const field_value *v, u
         pt_err rc = field_check(m, f, v[i].p, v[i].len);
         if (rc != PT_OK) {
             pt_writer_free(&w);
-            return pt_fail(PT_ERR_USAGE, "cannot encode: %s", pt_err_message());
+            return pt_err_context(PT_ERR_USAGE, "cannot encode");
         }
         pt_writer_u8(&w, f->tag);
         pt_writer_u32(&w, (uint32_t)v[i].len);

@@ -311,6 +311,8 @@ static void test_encode_refuses(void **state)
     request_init(&req, HSMD_MSG_CERT, 1, "has space", NULL, 0);
     assert_int_equal(hsmd_request_encode(&req, &body, &len), PT_ERR_USAGE);
     assert_null(body);
+    assert_string_equal(pt_err_message(), "cannot encode: cert: key label must be printable "
+                                          "ASCII without spaces (0x21..0x7E)");
     request_init(&req, HSMD_MSG_CERT, 1, "", NULL, 0);
     assert_int_equal(hsmd_request_encode(&req, &body, &len), PT_ERR_USAGE);
     request_init(&req, HSMD_MSG_ISSUE, 1, "k", big, HSMD_TBS_MAX + 1);
