@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -697,6 +698,50 @@ static void test_sigkill_keeps_acknowledged(void **state)
     OPENSSL_free(data);
 }
 
+/* In a child: a file size limit cuts a record short; the rest is cut back off. */
+static int short_write_child(const char *path)
+{
+    audit_log *log = NULL;
+    struct stat st;
+    struct rlimit old, lim;
+    audit_entry e = {.op = "issue", .key = "CAPF-CA", .result = AUDIT_RESULT_OK, .note = "x"};
+    if (audit_log_open(path, AUDIT_OPEN_EXISTING, &log) != PT_OK || stat(path, &st) != 0 ||
+        getrlimit(RLIMIT_FSIZE, &old) != 0)
+        return 2;
+    signal(SIGXFSZ, SIG_IGN); /* write then stops short with EFBIG instead of killing us */
+    lim = old;
+    lim.rlim_cur = (rlim_t)st.st_size + 100;
+    if (setrlimit(RLIMIT_FSIZE, &lim) != 0)
+        return 3;
+    if (audit_log_append(log, &e) != PT_ERR_IO || strstr(pt_err_message(), "short write") == NULL)
+        return 4;
+    if (stat(path, &st) != 0 || st.st_size != (off_t)lim.rlim_cur - 100)
+        return 5; /* the partial line was not cut back off */
+    if (setrlimit(RLIMIT_FSIZE, &old) != 0)
+        return 6;
+    if (audit_log_append(log, &e) != PT_OK) /* and the log is still usable */
+        return 7;
+    audit_log_close(log);
+    return 0;
+}
+
+static void test_short_write_cut_back(void **state)
+{
+    fixture *f = *state;
+    make_log(f->path, 3);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0)
+        _exit(short_write_child(f->path));
+    int status = 0;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFEXITED(status));
+    assert_int_equal(WEXITSTATUS(status), 0);
+    audit_verify_report rep;
+    assert_int_equal(audit_log_verify_file(f->path, &rep), PT_OK);
+    assert_int_equal(rep.good_records, 1 + 3 + 1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -712,6 +757,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_second_opener_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_entry_values, setup, teardown),
         cmocka_unit_test_setup_teardown(test_verify_missing_file, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_short_write_cut_back, setup, teardown),
         cmocka_unit_test_setup_teardown(test_concurrent_appends, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sigkill_keeps_acknowledged, setup, teardown),
     };
