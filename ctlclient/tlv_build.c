@@ -442,13 +442,12 @@ pt_err tlv_sign_with_pkey(void *ctx, const EVP_MD *md, const uint8_t *data, size
         return pt_fail(PT_ERR_NOMEM, "out of memory");
     if (EVP_DigestSignInit(mctx, &pctx, md, NULL, key) != 1 ||
         EVP_PKEY_CTX_set_rsa_padding(pctx, RSA_PKCS1_PADDING) != 1 ||
-        EVP_DigestSign(mctx, NULL, &need, data, len) != 1)
+        EVP_DigestSign(mctx, NULL, &need, data, len) != 1 ||
+        (need <= *sig_len && EVP_DigestSign(mctx, sig, sig_len, data, len) != 1))
         rc = pt_fail_openssl(PT_ERR_OPENSSL, "cannot sign with the key");
     else if (need > *sig_len)
         rc =
             pt_fail(PT_ERR_INTERNAL, "a %zu-byte signature does not fit %zu bytes", need, *sig_len);
-    else if (EVP_DigestSign(mctx, sig, sig_len, data, len) != 1)
-        rc = pt_fail_openssl(PT_ERR_OPENSSL, "cannot sign with the key");
     EVP_MD_CTX_free(mctx);
     return rc;
 }

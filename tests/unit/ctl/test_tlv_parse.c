@@ -420,8 +420,9 @@ static void test_limits(void **state)
     size_t hl = u16_at(base.file + 8), n = TLV_PARSE_MAX_RECORDS + 1, len = hl + 5 * n;
     b = malloc(len);
     memcpy(b, base.file, hl);
+    static const uint8_t empty_record[5] = {0x01, 0x00, 0x02, 0x00, 0x05};
     for (size_t i = 0; i < n; i++)
-        memcpy(b + hl + 5 * i, "\x01\x00\x02\x00\x05", 5);
+        memcpy(b + hl + 5 * i, empty_record, sizeof empty_record);
     parse_fail(b, len, PT_ERR_LIMIT, "more than 4096 records");
     tlv_file *f = parse_ok(b, len - 5);
     assert_int_equal(f->n_records, TLV_PARSE_MAX_RECORDS);

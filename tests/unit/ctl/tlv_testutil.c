@@ -299,7 +299,8 @@ bool tt_openssl_verify(const uint8_t *covered, size_t covered_len, const uint8_t
         char cmd[2200];
         snprintf(cmd, sizeof cmd, "openssl dgst -%s -verify '%s' -signature '%s' '%s' 2>&1", dgst,
                  pub, sigp, cov);
-        FILE *p = popen(cmd, "r");
+        /* The openssl command line is the independent check this test wants. */
+        FILE *p = popen(cmd, "r"); // NOLINT(cert-env33-c)
         size_t got = p != NULL ? fread(out, 1, outsz - 1, p) : 0;
         out[got] = '\0';
         ok = p != NULL && pclose(p) == 0 && strstr(out, "Verified OK") != NULL;
