@@ -252,6 +252,16 @@ SETTINGS='SELECT name, description, auth_mode, coalesce(auth_string, ""), operat
 is "$(sqlite3 "$NEWDB" "$SETTINGS" | md5sum)" "$(q "$SETTINGS" | md5sum)" \
     "with every device's settings the same"
 
+printf 'device,operation\nSEP00AA00AA00A1,install\nSEP00AA00AA00A2,instal\nSEP00AA00AA00A3,delete\n' \
+    >"$PT_TMP/onebad.csv"
+sqlite3 "$DB" .dump >"$DUMP.before"
+run "$CAPFCTL" import "$PT_TMP/onebad.csv"
+is "$RC" 1 "an import with one bad line among good ones fails"
+like "$ERR" "onebad.csv:3: operation: unknown operation" "and names the line and the problem"
+sqlite3 "$DB" .dump >"$DUMP.after"
+cmp -s "$DUMP.before" "$DUMP.after"
+ok $? "and changes nothing (compared with sqlite3 .dump)"
+
 cat >"$PT_TMP/mixed.csv" <<'EOF'
 device,description,auth mode,authentication string,operation,deadline
 SEP00AA00AA00AA,good one,null,,install,

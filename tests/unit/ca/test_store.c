@@ -642,6 +642,17 @@ static void test_apply_all_or_nothing(void **state)
     assert_non_null(strstr(pt_err_message(), "2 of 4 changes failed"));
     assert_int_equal(test_store_sql_int(path, "SELECT count(*) FROM devices"), 1);
 
+    /* A check tries the good ones and keeps nothing either. */
+    memset(&seen, 0, sizeof seen);
+    assert_int_equal(capf_store_devices_check(st, ch, 2, &test_store_admin, on_error, &seen),
+                     PT_OK);
+    assert_int_equal(seen.count, 0);
+    assert_int_equal(test_store_sql_int(path, "SELECT count(*) FROM devices"), 1);
+    assert_int_equal(capf_store_devices_check(st, ch, 4, &test_store_admin, on_error, &seen),
+                     PT_ERR_USAGE);
+    assert_int_equal(seen.count, 2);
+    assert_int_equal(test_store_sql_int(path, "SELECT count(*) FROM history"), 1);
+
     /* Without the bad ones it all goes in, in one go. */
     assert_int_equal(capf_store_devices_apply(st, ch, 2, &test_store_admin, on_error, &seen),
                      PT_OK);
