@@ -12,7 +12,7 @@ packages=(
     # tokens and HSM: SoftHSM2 is the embedded default, OpenSC gives pkcs11-tool
     softhsm2 opensc p11-kit
     # tests
-    libcmocka-dev openssl jq procps util-linux
+    libcmocka-dev openssl jq procps util-linux sqlite3
 )
 
 missing=()
