@@ -2,6 +2,7 @@
  * ctlclient: build, update, show and verify CTLFile.tlv and ITLFile.tlv with
  * USB security tokens; and manage those tokens.
  */
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -58,6 +59,9 @@ int main(int argc, char **argv)
     pt_log_init("ctlclient", level);
     /* PINs pass through this process: keep them out of core files and swap. */
     pt_secure_heap_init();
+    /* A TLS peer (tls:// certificates) or hsmd that closes early is an error to report, not a
+       signal that ends the process before it can say what happened. */
+    signal(SIGPIPE, SIG_IGN);
     if (pt_harden_process() != PT_OK)
         pt_log_warn("%s", pt_err_message());
     if (i >= argc) {
