@@ -183,6 +183,12 @@ static pt_err pick_signer(ctl_modules *mods, const create_args *a, ctl_signer **
     *signer = sast[0];
     if (a->sign_with == NULL)
         return PT_OK;
+    for (size_t i = 0; i < a->n_sast; i++) {
+        if (strcmp(a->sast[i], a->sign_with) == 0) {
+            *signer = sast[i];
+            return PT_OK;
+        }
+    }
     pt_err rc = ctl_signer_open(mods, a->sign_with, NULL, extra);
     if (rc != PT_OK)
         return rc;

@@ -58,8 +58,8 @@ static void update_usage(FILE *out)
             "                        as for 'ctlclient token check'\n"
             "\n"
             "Lost token: 'update -i OLD --sign-with REMAINING --add-sast NEW --remove-sast LOST'.\n"
-        "The server records of a non-secure OLD carry no certificate, so they cannot be\n"
-        "rebuilt from OLD: give each again with its CERT option (or --remove it).\n"
+            "The server records of a non-secure OLD carry no certificate, so they cannot be\n"
+            "rebuilt from OLD: give each again with its CERT option (or --remove it).\n"
             "Exit status: 0 success, 1 failure, 2 usage error.\n");
 }
 

@@ -144,6 +144,12 @@ is "$(jq -r '[.records[].role] | join(" ")' <<<"$J")" "SAST SAST SAST CCM" "thre
 run "$CTL" verify "$C/d1/CTLFile.tlv"
 is "$RC" 0 "verify accepts it"
 
+# --sign-with naming a --sast token by another URI (its serial) still picks that token.
+run "$CTL" create -o "$C/d1/CTLFile.tlv" --sast "$U1" --sast "$U2" \
+    --sign-with "pkcs11:serial=$S2?pin-source=file:$PIN" --ccm "$C/ccm.pem" --module "$M"
+is "$RC" 0 "--sign-with a --sast token named by its serial"
+is "$(json "$C/d1/CTLFile.tlv" | jq -r '.signer.record')" 2 "signs with that token"
+
 # --- non-secure mode -------------------------------------------------------------------
 run "$CTL" create -o "$C/d1/CTLFile.tlv" --sast "$U1" --sast "$U2" --ccm-tftp "$C/ccm.pem" \
     --capf "$C/capf.pem" --mode nonsecure --module "$M"
