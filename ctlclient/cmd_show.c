@@ -49,14 +49,19 @@ static void verify_usage(FILE *out)
 
 static pt_err load_tlv(const char *path, tlv_file **out)
 {
+    *out = NULL;
     uint8_t *data = NULL;
     size_t len = 0;
     pt_err rc = pt_file_read(path, TLV_FILE_MAX_BYTES, &data, &len);
     if (rc == PT_OK)
         rc = tlv_file_parse(data, len, out);
+    if (rc == PT_OK && *out == NULL)
+        rc = pt_fail(PT_ERR_INTERNAL, "the parser returned no file");
     OPENSSL_free(data);
-    if (rc != PT_OK)
-        return pt_err_context(rc, "%s", path);
+    if (rc != PT_OK) {
+        (void)pt_err_context(rc, "%s", path);
+        return rc;
+    }
     return PT_OK;
 }
 

@@ -19,6 +19,7 @@
 #include <openssl/evp.h>
 
 #include "cert.h"
+#include "cli.h"
 #include "ctlbuild.h"
 #include "key.h"
 #include "keygen.h"
@@ -90,7 +91,8 @@ static X509 *server_cert(EVP_PKEY *key, int i)
     char subject[64];
     pt_cert_profile prof = {false, -1, "critical,digitalSignature,keyEncipherment", 3650};
     snprintf(subject, sizeof subject, "CN=server-%d.example.com,O=Example,OU=VoIP", i);
-    if (pt_name_parse(subject, &name) != PT_OK || pt_cert_self_signed(key, name, &prof, &x) != PT_OK)
+    if (pt_name_parse(subject, &name) != PT_OK ||
+        pt_cert_self_signed(key, name, &prof, &x) != PT_OK)
         die("making a server certificate");
     X509_NAME_free(name);
     return x;
@@ -168,8 +170,8 @@ static void run_case(bench_row *row, ctl_signer *signer, token_key *bare, const 
 
 int main(int argc, char **argv)
 {
-    int n = argc > 1 ? atoi(argv[1]) : 31;
-    if (n < 1 || n > BENCH_MAX_N) {
+    long n = 31;
+    if (argc > 1 && !pt_cli_parse_long(argv[1], 1, BENCH_MAX_N, &n)) {
         fprintf(stderr, "usage: bench-ctl [N]   (1 to %d repetitions)\n", BENCH_MAX_N);
         return 2;
     }
@@ -192,7 +194,8 @@ int main(int argc, char **argv)
     token_key *bare = NULL;
     token_pin_source src = {TOKEN_PIN_FROM_FILE, s.pin_file, -1};
     token_login_opts lo = {&src, NULL, false};
-    if (ctl_modules_new(s.module, &mods) != PT_OK || ctl_signer_open(mods, uri1, NULL, &s1) != PT_OK ||
+    if (ctl_modules_new(s.module, &mods) != PT_OK ||
+        ctl_signer_open(mods, uri1, NULL, &s1) != PT_OK ||
         ctl_signer_open(mods, uri2, NULL, &s2) != PT_OK ||
         ctl_modules_get(mods, NULL, &m) != PT_OK || token_uri_parse(uri1, &u) != PT_OK ||
         token_select(m, u, &t) != PT_OK || token_login(t, &lo) != PT_OK ||
@@ -224,10 +227,10 @@ int main(int argc, char **argv)
     bench_row rows[2] = {{"2 SAST + 3 servers", 0, 0, 0, 0, 0, 0},
                          {"100 records", 0, 0, 0, 0, 0, 0}};
     run_case(&rows[0], s1, bare, &small, 1);
-    run_case(&rows[0], s1, bare, &small, n);
-    run_case(&rows[1], s1, bare, &big, n);
+    run_case(&rows[0], s1, bare, &small, (int)n);
+    run_case(&rows[1], s1, bare, &big, (int)n);
 
-    printf("ctlclient CTL benchmark on SoftHSM2 (RSA-2048, SHA-1), median of %d\n", n);
+    printf("ctlclient CTL benchmark on SoftHSM2 (RSA-2048, SHA-1), median of %ld\n", n);
     printf("floor = one bare EVP_DigestSign on the same token over the same number of bytes\n\n");
     printf("%-20s %7s %7s | %10s %10s %10s %10s | %8s %8s %8s\n", "case", "records", "bytes",
            "build+sign", "parse", "verify", "floor", "b+s/fl", "parse/fl", "verif/fl");
