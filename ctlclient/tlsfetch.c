@@ -131,7 +131,10 @@ pt_err ctl_tls_fetch_cert(const char *host, const char *port, int timeout_ms, X5
     }
     /* Unverified on purpose: the fingerprint is the check (see tlsfetch.h). */
     SSL_set_verify(ssl, SSL_VERIFY_NONE, NULL);
-    if (!is_ip_literal(host) && SSL_set_tlsext_host_name(ssl, host) != 1) {
+    /* The macro casts its argument to void *: give it a copy it may treat as its own. */
+    char sni[256];
+    snprintf(sni, sizeof sni, "%s", host);
+    if (!is_ip_literal(host) && SSL_set_tlsext_host_name(ssl, sni) != 1) {
         rc = pt_fail_openssl(PT_ERR_OPENSSL, "%s: cannot set the server name", what);
         goto out;
     }
