@@ -90,6 +90,12 @@ is "$(json "$C/x/CTLFile.tlv" | jq -r '.signer.name')" "CN=ITLRECOVERY_cucm-pub,
     "the CTL is signed through hsmd"
 run "$CTL" verify "$C/x/CTLFile.tlv"
 is "$RC" 0 "and verifies"
+mkdir -p "$C/y"
+run "$CTL" update -i "$C/x/CTLFile.tlv" -o "$C/y/CTLFile.tlv" --sign-with "$H" --tvs "$C/tvs.pem" \
+    --module "$M"
+is "$RC" 0 "update --sign-with hsmd:SOCKET#LABEL"
+run "$CTL" verify "$C/y/CTLFile.tlv" --previous "$C/x/CTLFile.tlv"
+is "$RC" 0 "and phones holding the old CTL accept it"
 kill "$HSMD"
 wait "$HSMD" 2>/dev/null
 
