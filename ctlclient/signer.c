@@ -226,8 +226,9 @@ static pt_err sign_on_token(ctl_signer *s, const ctl_common_opts *o, uint8_t *bu
     if (rc == PT_OK)
         rc = find_key(s, &k);
     /* A key that is not the certificate's would make a file no phone accepts. */
-    if (rc == PT_OK && EVP_PKEY_eq(X509_get0_pubkey(s->cert), token_key_pkey(k)) < 1 &&
-        EVP_PKEY_eq(X509_get0_pubkey(s->cert), token_key_pkey(k)) != -2)
+    /* 1: the same key; -2: cannot be compared here (the signature is checked after signing). */
+    int same = rc == PT_OK ? EVP_PKEY_eq(X509_get0_pubkey(s->cert), token_key_pkey(k)) : 1;
+    if (same != 1 && same != -2)
         rc = pt_fail(PT_ERR_REFUSED,
                      "the key '%s' on %s is not the key of the signer's certificate; name the "
                      "right key with object= in the URI",

@@ -141,7 +141,8 @@ static pt_err add_one(const char *module_path, ctl_wizard_token *v, size_t n)
 {
     char prompt[160], why[400];
     snprintf(prompt, sizeof prompt,
-             "Insert security token %zu of at least 2 (only that one), then press Enter: ", n + 1);
+             "Insert security token %zu%s (only that one), then press Enter: ", n + 1,
+             n < 2 ? " of at least 2" : "");
     for (;;) {
         pt_err rc = press_enter(prompt);
         wizard_look l;
