@@ -80,6 +80,7 @@ struct ctl_signer {
     /* token */
     token *tok;
     token_uri *uri;
+    token_key *key; /* found, and checked against cert, at the first signature */
     /* hsmd */
     hsm_client *hsm;
     char *socket_path;
@@ -150,6 +151,7 @@ void ctl_signer_close(ctl_signer *s)
     if (s == NULL)
         return;
     X509_free(s->cert);
+    token_key_free(s->key);
     token_close(s->tok);
     token_uri_free(s->uri);
     hsm_client_close(s->hsm);
@@ -219,23 +221,27 @@ static pt_err sign_on_token(ctl_signer *s, const ctl_common_opts *o, uint8_t *bu
 {
     token_pin_source storage;
     token_login_opts lo;
-    token_key *k = NULL;
     pt_err rc = ctl_login_opts(o, token_uri_pin_source(s->uri), &storage, &lo);
     if (rc == PT_OK && !token_is_logged_in(s->tok))
         rc = token_login(s->tok, &lo);
-    if (rc == PT_OK)
+    if (rc == PT_OK && s->key == NULL) {
+        token_key *k = NULL;
         rc = find_key(s, &k);
-    /* A key that is not the certificate's would make a file no phone accepts. */
-    /* 1: the same key; -2: cannot be compared here (the signature is checked after signing). */
-    int same = rc == PT_OK ? EVP_PKEY_eq(X509_get0_pubkey(s->cert), token_key_pkey(k)) : 1;
-    if (same != 1 && same != -2)
-        rc = pt_fail(PT_ERR_REFUSED,
-                     "the key '%s' on %s is not the key of the signer's certificate; name the "
-                     "right key with object= in the URI",
-                     token_key_label(k), s->describe);
+        /* A key that is not the certificate's would make a file no phone accepts. */
+        /* 1: the same key; -2: cannot be compared here (the signature is checked after signing). */
+        int same = rc == PT_OK ? EVP_PKEY_eq(X509_get0_pubkey(s->cert), token_key_pkey(k)) : 1;
+        if (same != 1 && same != -2)
+            rc = pt_fail(PT_ERR_REFUSED,
+                         "the key '%s' on %s is not the key of the signer's certificate; name "
+                         "the right key with object= in the URI",
+                         token_key_label(k), s->describe);
+        if (rc == PT_OK)
+            s->key = k;
+        else
+            token_key_free(k);
+    }
     if (rc == PT_OK)
-        rc = tlv_file_sign_in_place(buf, len, sign_with_token_key, k);
-    token_key_free(k);
+        rc = tlv_file_sign_in_place(buf, len, sign_with_token_key, s->key);
     return rc;
 }
 
