@@ -304,7 +304,8 @@ static void try_recover(hsmd_hsm *h)
     pthread_mutex_lock(&h->lock);
     set_state_locked(h, next, detail);
     pthread_mutex_unlock(&h->lock);
-    if (next != before || strcmp(detail, last) != 0) {
+    /* Every refused PIN is worth a line; a token that stays away is said once. */
+    if (next != before || next == HSMD_HSM_PIN_REJECTED || strcmp(detail, last) != 0) {
         if (next == HSMD_HSM_PIN_REJECTED)
             pt_log_error("HSM login refused: %s", detail);
         else
