@@ -1,8 +1,11 @@
 #include "hsmd_policy.h"
 
+#include <pthread.h>
 #include <string.h>
 
 #include <openssl/asn1.h>
+#include <openssl/asn1t.h>
+#include <openssl/bn.h>
 #include <openssl/crypto.h>
 #include <openssl/err.h>
 #include <openssl/objects.h>
@@ -15,7 +18,105 @@
 #include "tlv_encode.h"
 #include "tlv_verify.h"
 
-/* ---- issue ---- */
+/* ---- issue: the TBSCertificate, parsed with the key kept as bytes ---- */
+
+/* SubjectPublicKeyInfo, undecoded: OpenSSL's X509_PUBKEY decodes the key as it parses. */
+typedef struct hsmd_spki_st {
+    X509_ALGOR *algor;
+    ASN1_BIT_STRING *public_key;
+} HSMD_SPKI;
+
+/* RFC 5280 TBSCertificate. */
+typedef struct hsmd_tbs_st {
+    ASN1_INTEGER *version;
+    ASN1_INTEGER *serial;
+    X509_ALGOR *signature;
+    X509_NAME *issuer;
+    X509_VAL *validity;
+    X509_NAME *subject;
+    HSMD_SPKI *key;
+    ASN1_BIT_STRING *issuer_uid;
+    ASN1_BIT_STRING *subject_uid;
+    STACK_OF(X509_EXTENSION) * extensions;
+} HSMD_TBS;
+
+ASN1_SEQUENCE(HSMD_SPKI) =
+    {
+        ASN1_SIMPLE(HSMD_SPKI, algor, X509_ALGOR),
+        ASN1_SIMPLE(HSMD_SPKI, public_key, ASN1_BIT_STRING),
+} static_ASN1_SEQUENCE_END(HSMD_SPKI) // cppcheck-suppress unknownMacro
+
+    ASN1_SEQUENCE(HSMD_TBS) =
+        {
+            ASN1_EXP_OPT(HSMD_TBS, version, ASN1_INTEGER, 0),
+            ASN1_SIMPLE(HSMD_TBS, serial, ASN1_INTEGER),
+            ASN1_SIMPLE(HSMD_TBS, signature, X509_ALGOR),
+            ASN1_SIMPLE(HSMD_TBS, issuer, X509_NAME),
+            ASN1_SIMPLE(HSMD_TBS, validity, X509_VAL),
+            ASN1_SIMPLE(HSMD_TBS, subject, X509_NAME),
+            ASN1_SIMPLE(HSMD_TBS, key, HSMD_SPKI),
+            ASN1_IMP_OPT(HSMD_TBS, issuer_uid, ASN1_BIT_STRING, 1),
+            ASN1_IMP_OPT(HSMD_TBS, subject_uid, ASN1_BIT_STRING, 2),
+            ASN1_EXP_SEQUENCE_OF_OPT(HSMD_TBS, extensions, X509_EXTENSION, 3),
+} static_ASN1_SEQUENCE_END(HSMD_TBS) // cppcheck-suppress unknownMacro
+
+    static void tbs_free(HSMD_TBS * t)
+{
+    ASN1_item_free((ASN1_VALUE *)t, ASN1_ITEM_rptr(HSMD_TBS));
+}
+
+/* Parse, and insist on DER: the bytes must be exactly what the structure encodes to. */
+static pt_err tbs_parse(const uint8_t *der, size_t len, HSMD_TBS **out)
+{
+    *out = NULL;
+    if (len == 0 || len > PT_DER_CERT_MAX)
+        return pt_fail(PT_ERR_FORMAT, "not a DER TBSCertificate: %zu bytes", len);
+    const unsigned char *p = der;
+    HSMD_TBS *t = (HSMD_TBS *)ASN1_item_d2i(NULL, &p, (long)len, ASN1_ITEM_rptr(HSMD_TBS));
+    if (t == NULL) {
+        ERR_clear_error();
+        return pt_fail(PT_ERR_FORMAT, "not a DER TBSCertificate (it does not parse)");
+    }
+    if (p != der + len) {
+        tbs_free(t);
+        return pt_fail(PT_ERR_FORMAT, "not a DER TBSCertificate: bytes after its end");
+    }
+    unsigned char *again = NULL;
+    int n = ASN1_item_i2d((const ASN1_VALUE *)t, &again, ASN1_ITEM_rptr(HSMD_TBS));
+    bool same = n > 0 && again != NULL && (size_t)n == len && memcmp(again, der, len) == 0;
+    OPENSSL_free(again);
+    if (!same) {
+        tbs_free(t);
+        ERR_clear_error();
+        return pt_fail(PT_ERR_FORMAT, "the TBSCertificate is not in DER (its re-encoding differs)");
+    }
+    *out = t;
+    return PT_OK;
+}
+
+/* Digests fetched once: an implicit fetch (EVP_sha256()) looks the digest up on every use. */
+static EVP_MD *fetched[4];
+static pthread_once_t fetched_once = PTHREAD_ONCE_INIT;
+static const struct {
+    int nid;
+    const char *name;
+} fetch_names[4] = {
+    {NID_sha1, "SHA1"}, {NID_sha256, "SHA256"}, {NID_sha384, "SHA384"}, {NID_sha512, "SHA512"}};
+
+static void fetch_digests(void)
+{
+    for (size_t i = 0; i < 4; i++)
+        fetched[i] = EVP_MD_fetch(NULL, fetch_names[i].name, NULL);
+}
+
+const EVP_MD *hsmd_policy_md(int md_nid)
+{
+    pthread_once(&fetched_once, fetch_digests);
+    for (size_t i = 0; i < 4; i++)
+        if (fetch_names[i].nid == md_nid && fetched[i] != NULL)
+            return fetched[i];
+    return EVP_get_digestbynid(md_nid);
+}
 
 static const char *key_type_name(int type)
 {
@@ -42,26 +143,20 @@ static void name_text(const X509_NAME *n, char *buf, size_t len)
         snprintf(buf, len, "(unprintable)");
 }
 
-/* The TBS must be exactly what OpenSSL would write back for it (DER, not BER). */
-static pt_err check_encoding(X509 *x, const uint8_t *tbs, size_t len)
+static pt_err check_version(const HSMD_TBS *t)
 {
-    unsigned char *der = NULL;
-    int n = i2d_re_X509_tbs(x, &der);
-    bool same = n > 0 && (size_t)n == len && memcmp(der, tbs, len) == 0;
-    OPENSSL_free(der);
-    if (n <= 0)
-        return pt_fail_openssl(PT_ERR_FORMAT, "the TBSCertificate cannot be encoded again");
-    if (!same)
-        return pt_fail(PT_ERR_FORMAT, "the TBSCertificate is not in DER (its re-encoding differs)");
+    long v = t->version != NULL ? ASN1_INTEGER_get(t->version) : 0;
+    if (v != 2)
+        return pt_fail(PT_ERR_REFUSED, "version %ld certificate: only X.509 v3 is issued", v + 1);
     return PT_OK;
 }
 
-static pt_err check_signature_algorithm(const hsmd_issue_policy *p, X509 *x, const EVP_MD **md)
+static pt_err check_signature_algorithm(const hsmd_issue_policy *p, const HSMD_TBS *t,
+                                        const EVP_MD **md)
 {
-    const X509_ALGOR *alg = X509_get0_tbs_sigalg(x);
     const ASN1_OBJECT *oid = NULL;
     int ptype = V_ASN1_UNDEF;
-    X509_ALGOR_get0(&oid, &ptype, NULL, alg);
+    X509_ALGOR_get0(&oid, &ptype, NULL, t->signature);
     int sig_nid = OBJ_obj2nid(oid);
     int md_nid = NID_undef, pk_nid = NID_undef;
     char name[80];
@@ -79,8 +174,8 @@ static pt_err check_signature_algorithm(const hsmd_issue_policy *p, X509 *x, con
         char allowed[64];
         digests_text(p->digests, allowed, sizeof allowed);
         return pt_fail(PT_ERR_REFUSED,
-                       "signature algorithm %s uses a digest this key does not "
-                       "sign with (allowed: %s)",
+                       "signature algorithm %s uses a digest this key does not sign with "
+                       "(allowed: %s)",
                        name, allowed);
     }
     /* RFC 4055: NULL parameters with RSA (absent is tolerated); RFC 5758: none with ECDSA. */
@@ -88,60 +183,95 @@ static pt_err check_signature_algorithm(const hsmd_issue_policy *p, X509 *x, con
                                                  : ptype == V_ASN1_UNDEF;
     if (!params_ok)
         return pt_fail(PT_ERR_REFUSED, "signature algorithm %s has unexpected parameters", name);
-    *md = EVP_get_digestbynid(md_nid);
+    *md = hsmd_policy_md(md_nid);
     if (*md == NULL)
         return pt_fail(PT_ERR_REFUSED, "digest of %s is not available", name);
     return PT_OK;
 }
 
-static pt_err check_names(const hsmd_issue_policy *p, X509 *x)
+static pt_err check_names(const hsmd_issue_policy *p, const HSMD_TBS *t)
 {
     char got[256], want[256];
     const X509_NAME *ca = X509_get_subject_name(p->ca_cert);
-    if (X509_NAME_cmp(X509_get_issuer_name(x), ca) != 0) {
-        name_text(X509_get_issuer_name(x), got, sizeof got);
+    if (X509_NAME_cmp(t->issuer, ca) != 0) {
+        name_text(t->issuer, got, sizeof got);
         name_text(ca, want, sizeof want);
         return pt_fail(PT_ERR_REFUSED, "issuer %s is not this key's certificate subject %s", got,
                        want);
     }
-    if (X509_NAME_cmp(X509_get_subject_name(x), ca) == 0)
+    if (X509_NAME_cmp(t->subject, ca) == 0)
         return pt_fail(PT_ERR_REFUSED,
                        "the subject is the issuing CA's own name: not an end-entity certificate");
     return PT_OK;
 }
 
-/* basicConstraints absent or CA:FALSE; keyUsage without keyCertSign and cRLSign. */
-static pt_err check_end_entity(X509 *x)
+static void ext_name(X509_EXTENSION *e, char *buf, size_t len)
 {
+    OBJ_obj2txt(buf, (int)len, X509_EXTENSION_get_object(e), 0);
+}
+
+/* No extension twice, every extension OpenSSL knows decodable, none unknown and critical. */
+static pt_err check_extension_list(const STACK_OF(X509_EXTENSION) * exts)
+{
+    int n = sk_X509_EXTENSION_num(exts);
+    char name[80];
+    for (int i = 0; i < n; i++) {
+        X509_EXTENSION *e = sk_X509_EXTENSION_value(exts, i);
+        for (int j = 0; j < i; j++) {
+            if (OBJ_cmp(X509_EXTENSION_get_object(e),
+                        X509_EXTENSION_get_object(sk_X509_EXTENSION_value(exts, j))) == 0) {
+                ext_name(e, name, sizeof name);
+                return pt_fail(PT_ERR_REFUSED, "%s appears more than once", name);
+            }
+        }
+        const X509V3_EXT_METHOD *m = X509V3_EXT_get(e);
+        if (m == NULL) {
+            if (X509_EXTENSION_get_critical(e)) {
+                ext_name(e, name, sizeof name);
+                return pt_fail(PT_ERR_REFUSED, "extension %s is critical and unknown to hsmd",
+                               name);
+            }
+            continue;
+        }
+        void *value = X509V3_EXT_d2i(e);
+        if (value == NULL) {
+            ERR_clear_error();
+            ext_name(e, name, sizeof name);
+            return pt_fail(PT_ERR_REFUSED, "%s cannot be decoded", name);
+        }
+        if (m->it != NULL)
+            ASN1_item_free(value, ASN1_ITEM_ptr(m->it));
+        else if (m->ext_free != NULL)
+            m->ext_free(value);
+    }
+    return PT_OK;
+}
+
+/* basicConstraints absent or CA:FALSE; keyUsage without keyCertSign and cRLSign. */
+static pt_err check_end_entity(const HSMD_TBS *t)
+{
+    pt_err rc = check_extension_list(t->extensions);
+    if (rc != PT_OK)
+        return rc;
     int crit = -1;
-    BASIC_CONSTRAINTS *bc = X509_get_ext_d2i(x, NID_basic_constraints, &crit, NULL);
-    bool decoded = bc != NULL, ca = bc != NULL && bc->ca;
+    BASIC_CONSTRAINTS *bc = X509V3_get_d2i(t->extensions, NID_basic_constraints, &crit, NULL);
+    bool ca = bc != NULL && bc->ca, path_len = bc != NULL && bc->pathlen != NULL;
     BASIC_CONSTRAINTS_free(bc);
-    if (crit == -2)
-        return pt_fail(PT_ERR_REFUSED, "basicConstraints appears more than once");
-    if (crit >= 0 && !decoded)
-        return pt_fail(PT_ERR_REFUSED, "basicConstraints cannot be decoded");
     if (ca)
         return pt_fail(PT_ERR_REFUSED,
                        "basicConstraints says CA:TRUE: this key issues end-entity certificates "
                        "only");
-    crit = -1;
-    ASN1_BIT_STRING *ku = X509_get_ext_d2i(x, NID_key_usage, &crit, NULL);
-    bool ku_decoded = ku != NULL;
+    if (path_len)
+        return pt_fail(PT_ERR_REFUSED, "basicConstraints has a pathLenConstraint without CA:TRUE");
+    ASN1_BIT_STRING *ku = X509V3_get_d2i(t->extensions, NID_key_usage, &crit, NULL);
     bool cert_sign = ku != NULL && ASN1_BIT_STRING_get_bit(ku, 5);
     bool crl_sign = ku != NULL && ASN1_BIT_STRING_get_bit(ku, 6);
     ASN1_BIT_STRING_free(ku);
-    if (crit == -2)
-        return pt_fail(PT_ERR_REFUSED, "keyUsage appears more than once");
-    if (crit >= 0 && !ku_decoded)
-        return pt_fail(PT_ERR_REFUSED, "keyUsage cannot be decoded");
     if (cert_sign || crl_sign)
         return pt_fail(PT_ERR_REFUSED,
                        "keyUsage includes %s: only a CA uses it, and this key issues end-entity "
                        "certificates only",
                        cert_sign ? "keyCertSign" : "cRLSign");
-    if (X509_get_extension_flags(x) & EXFLAG_INVALID)
-        return pt_fail(PT_ERR_REFUSED, "an extension is malformed or appears more than once");
     return PT_OK;
 }
 
@@ -154,12 +284,12 @@ static pt_err asn1_time_get(const ASN1_TIME *t, const char *what, time_t *out)
     return PT_OK;
 }
 
-static pt_err check_validity(const hsmd_issue_policy *p, X509 *x, time_t now)
+static pt_err check_validity(const hsmd_issue_policy *p, const HSMD_TBS *t, time_t now)
 {
     time_t nb = 0, na = 0;
-    pt_err rc = asn1_time_get(X509_get0_notBefore(x), "notBefore", &nb);
+    pt_err rc = asn1_time_get(t->validity->notBefore, "notBefore", &nb);
     if (rc == PT_OK)
-        rc = asn1_time_get(X509_get0_notAfter(x), "notAfter", &na);
+        rc = asn1_time_get(t->validity->notAfter, "notAfter", &na);
     if (rc != PT_OK)
         return rc;
     char nbs[21], nas[21];
@@ -179,13 +309,26 @@ static pt_err check_validity(const hsmd_issue_policy *p, X509 *x, time_t now)
     return PT_OK;
 }
 
-static pt_err check_subject_key_and_serial(X509 *x)
+/* An RSA key (NULL parameters) or an EC key on a named curve, with some key bits. */
+static pt_err check_subject_key(const HSMD_TBS *t)
 {
-    if (X509_get0_pubkey(x) == NULL) {
-        ERR_clear_error();
-        return pt_fail(PT_ERR_REFUSED, "the subject public key cannot be read");
-    }
-    const ASN1_INTEGER *serial = X509_get0_serialNumber(x);
+    const ASN1_OBJECT *oid = NULL;
+    int ptype = V_ASN1_UNDEF;
+    const void *pval = NULL;
+    X509_ALGOR_get0(&oid, &ptype, &pval, t->key->algor);
+    int nid = OBJ_obj2nid(oid);
+    bool ok = (nid == NID_rsaEncryption && ptype == V_ASN1_NULL) ||
+              (nid == NID_X9_62_id_ecPublicKey && ptype == V_ASN1_OBJECT &&
+               OBJ_obj2nid(pval) != NID_undef);
+    if (!ok || ASN1_STRING_length(t->key->public_key) < 1)
+        return pt_fail(PT_ERR_REFUSED,
+                       "the subject public key is not an RSA key or an EC key on a named curve");
+    return PT_OK;
+}
+
+static pt_err check_serial(const HSMD_TBS *t, hsmd_issue_info *info)
+{
+    const ASN1_INTEGER *serial = t->serial;
     if (ASN1_STRING_type(serial) == V_ASN1_NEG_INTEGER)
         return pt_fail(PT_ERR_REFUSED, "the serial number is negative");
     const unsigned char *d = ASN1_STRING_get0_data(serial);
@@ -197,67 +340,64 @@ static pt_err check_subject_key_and_serial(X509 *x)
         return pt_fail(PT_ERR_REFUSED, "the serial number is zero");
     if (n > 20)
         return pt_fail(PT_ERR_REFUSED, "the serial number is longer than 20 bytes (RFC 5280)");
-    return PT_OK;
+    BIGNUM *bn = ASN1_INTEGER_to_BN(serial, NULL);
+    char *hex = bn != NULL ? BN_bn2hex(bn) : NULL;
+    bool fits = hex != NULL && strlen(hex) < sizeof info->serial;
+    if (fits)
+        memcpy(info->serial, hex, strlen(hex) + 1);
+    OPENSSL_free(hex);
+    BN_free(bn);
+    return fits ? PT_OK : pt_fail(PT_ERR_NOMEM, "out of memory");
 }
 
 pt_err hsmd_issue_check(const hsmd_issue_policy *p, const uint8_t *tbs, size_t len, time_t now,
-                        const EVP_MD **md, X509 **parsed)
+                        hsmd_issue_info *info)
 {
-    *md = NULL;
-    if (parsed != NULL)
-        *parsed = NULL;
-    X509 *x = NULL;
-    pt_err rc = pt_der_tbs_to_x509(tbs, len, &x);
-    if (rc != PT_OK)
-        return pt_fail(PT_ERR_FORMAT, "not a DER TBSCertificate: %s", pt_err_message());
-    rc = check_encoding(x, tbs, len);
-    if (rc == PT_OK && X509_get_version(x) != X509_VERSION_3)
-        rc = pt_fail(PT_ERR_REFUSED, "version %ld certificate: only X.509 v3 is issued",
-                     X509_get_version(x) + 1);
+    memset(info, 0, sizeof *info);
+    HSMD_TBS *t = NULL;
+    const EVP_MD *md = NULL;
+    pt_err rc = tbs_parse(tbs, len, &t);
+    if (rc != PT_OK || t == NULL)
+        return rc != PT_OK ? rc : PT_ERR_INTERNAL;
+    rc = check_version(t);
     if (rc == PT_OK)
-        rc = check_signature_algorithm(p, x, md);
+        rc = check_signature_algorithm(p, t, &md);
     if (rc == PT_OK)
-        rc = check_names(p, x);
+        rc = check_names(p, t);
     if (rc == PT_OK)
-        rc = check_end_entity(x);
+        rc = check_end_entity(t);
     if (rc == PT_OK)
-        rc = check_validity(p, x, now);
+        rc = check_validity(p, t, now);
     if (rc == PT_OK)
-        rc = check_subject_key_and_serial(x);
-    if (rc != PT_OK || parsed == NULL)
-        X509_free(x);
-    else
-        *parsed = x;
-    if (rc != PT_OK)
-        *md = NULL;
+        rc = check_subject_key(t);
+    if (rc == PT_OK)
+        rc = check_serial(t, info);
+    if (rc == PT_OK) {
+        info->md = md;
+        name_text(t->subject, info->subject, sizeof info->subject);
+    } else {
+        memset(info, 0, sizeof *info);
+    }
+    tbs_free(t);
     return rc;
 }
 
 pt_err hsmd_issue_finish(const hsmd_issue_policy *p, const uint8_t *tbs, size_t tbs_len,
-                         const uint8_t *sig, size_t sig_len, uint8_t **cert, size_t *cert_len)
+                         const EVP_MD *md, const uint8_t *sig, size_t sig_len, uint8_t **cert,
+                         size_t *cert_len)
 {
     *cert = NULL;
     *cert_len = 0;
-    uint8_t *der = NULL;
-    size_t der_len = 0;
-    pt_err rc = pt_der_cert_assemble(tbs, tbs_len, sig, sig_len, &der, &der_len);
-    if (rc != PT_OK)
-        return rc;
-    X509 *x = NULL;
-    rc = pt_cert_parse(der, der_len, &x);
     EVP_PKEY *ca_key = X509_get0_pubkey(p->ca_cert);
-    if (rc == PT_OK && (ca_key == NULL || X509_verify(x, ca_key) != 1))
-        rc = pt_fail_openssl(PT_ERR_VERIFY,
-                             "the signature made by the HSM does not verify with the key's "
-                             "certificate");
-    X509_free(x);
-    if (rc != PT_OK) {
-        OPENSSL_free(der);
-        return rc;
-    }
-    *cert = der;
-    *cert_len = der_len;
-    return PT_OK;
+    EVP_MD_CTX *m = EVP_MD_CTX_new();
+    int ok = ca_key != NULL && m != NULL && EVP_DigestVerifyInit(m, NULL, md, NULL, ca_key) == 1 &&
+             EVP_DigestVerify(m, sig, sig_len, tbs, tbs_len) == 1;
+    EVP_MD_CTX_free(m);
+    if (!ok)
+        return pt_fail_openssl(PT_ERR_VERIFY,
+                               "the signature made by the HSM does not verify with the key's "
+                               "certificate");
+    return pt_der_cert_assemble(tbs, tbs_len, sig, sig_len, cert, cert_len);
 }
 
 /* ---- sign-tlv ---- */

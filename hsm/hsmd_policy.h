@@ -36,20 +36,36 @@ typedef struct hsmd_issue_policy {
 } hsmd_issue_policy;
 
 /*
- * Check a TBSCertificate against the policy at time now. On PT_OK, *md is the
- * digest its signature algorithm names, and *parsed (when parsed is not NULL)
- * the TBS as an X509 (empty signature; free with X509_free).
+ * The digest for an EVP_MD type (NID_sha256, ...), fetched once from the
+ * default provider and kept for the life of the process.
  */
-pt_err hsmd_issue_check(const hsmd_issue_policy *p, const uint8_t *tbs, size_t len, time_t now,
-                        const EVP_MD **md, X509 **parsed);
+const EVP_MD *hsmd_policy_md(int md_nid);
+
+/* What a TBSCertificate that passed says, for signing and for the audit record. */
+typedef struct hsmd_issue_info {
+    const EVP_MD *md;  /* the digest its signature algorithm names */
+    char serial[48];   /* upper-case hex */
+    char subject[200]; /* one line, "/CN=.../O=..." (cut when longer) */
+} hsmd_issue_info;
 
 /*
- * Put a signature made by the key over tbs into a certificate and check it
- * with the public key of p->ca_cert: DER certificate in *cert (free with
- * OPENSSL_free). A signature that does not verify is PT_ERR_VERIFY.
+ * Check a TBSCertificate against the policy at time now; on PT_OK, info says
+ * what it is. The TBS is parsed with a template of its own that keeps the
+ * subject public key as bytes: OpenSSL 3.0 decodes the key of every X509 it
+ * parses, through a decoder set up afresh each time, and that cost more than
+ * the rest of a request.
+ */
+pt_err hsmd_issue_check(const hsmd_issue_policy *p, const uint8_t *tbs, size_t len, time_t now,
+                        hsmd_issue_info *info);
+
+/*
+ * Check a signature made by the key over tbs with md against p->ca_cert's
+ * public key (PT_ERR_VERIFY when it does not verify) and put them together
+ * into a certificate: DER in *cert (free with OPENSSL_free).
  */
 pt_err hsmd_issue_finish(const hsmd_issue_policy *p, const uint8_t *tbs, size_t tbs_len,
-                         const uint8_t *sig, size_t sig_len, uint8_t **cert, size_t *cert_len);
+                         const EVP_MD *md, const uint8_t *sig, size_t sig_len, uint8_t **cert,
+                         size_t *cert_len);
 
 /* The key's certificate as a CTL/ITL names it, computed once. */
 typedef struct hsmd_tlv_policy {

@@ -12,6 +12,7 @@
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -25,9 +26,16 @@
 #define TAG_EVENT  (UINT64_MAX - 1)
 #define TAG_SIGNAL (UINT64_MAX - 2)
 
+/*
+ * A connection. The I/O thread owns it while it is not busy: it reads the
+ * frame into it, and it alone closes it. A worker owns it while busy (it
+ * reads peer and fd only). busy, in_use and deadline change under
+ * srv->lock. The descriptor stays in epoll with EPOLLONESHOT: an event
+ * disarms it, and whoever hands the connection back to reading re-arms it.
+ */
 typedef struct conn {
     bool in_use;
-    bool busy; /* a worker holds it; not in epoll */
+    bool busy; /* a worker holds it */
     int fd;
     unsigned index;
     hsmd_peer peer;
@@ -66,8 +74,8 @@ struct hsmd_server {
     pthread_t ctl_thread;
     bool ctl_started;
     atomic_uint in_progress;
-    /* Connections the workers are done with, for the I/O thread. */
-    pthread_mutex_t done_lock;
+    /* Connection state (see conn), and the ones workers want closed. */
+    pthread_mutex_t lock;
     done_entry *done;
     unsigned n_done;
     int64_t last_refusal_log;
@@ -159,12 +167,12 @@ static void conn_reset_frame(conn *c)
     c->prefix_have = 0;
 }
 
-static void conn_close(hsmd_server *srv, conn *c)
+/* Close a connection the I/O thread owns (called with srv->lock held). */
+static void conn_close_locked(hsmd_server *srv, conn *c)
 {
     if (!c->in_use)
         return;
-    if (!c->busy)
-        epoll_ctl(srv->epoll_fd, EPOLL_CTL_DEL, c->fd, NULL);
+    epoll_ctl(srv->epoll_fd, EPOLL_CTL_DEL, c->fd, NULL);
     close(c->fd);
     conn_reset_frame(c);
     c->in_use = false;
@@ -172,10 +180,18 @@ static void conn_close(hsmd_server *srv, conn *c)
     atomic_fetch_sub(&srv->n_conns, 1);
 }
 
-static pt_err conn_watch(hsmd_server *srv, conn *c)
+static void conn_close(hsmd_server *srv, conn *c)
 {
-    struct epoll_event ev = {.events = EPOLLIN, .data.u64 = c->index};
-    if (epoll_ctl(srv->epoll_fd, EPOLL_CTL_ADD, c->fd, &ev) != 0)
+    pthread_mutex_lock(&srv->lock);
+    conn_close_locked(srv, c);
+    pthread_mutex_unlock(&srv->lock);
+}
+
+/* Wait for the next bytes of c: add it to epoll (op ADD) or re-arm it (op MOD). */
+static pt_err conn_watch(hsmd_server *srv, conn *c, int op)
+{
+    struct epoll_event ev = {.events = EPOLLIN | EPOLLONESHOT, .data.u64 = c->index};
+    if (epoll_ctl(srv->epoll_fd, op, c->fd, &ev) != 0)
         return pt_fail_errno("epoll_ctl");
     return PT_OK;
 }
@@ -213,9 +229,18 @@ static void accept_all(hsmd_server *srv)
             return;
         }
         conn *c = NULL;
+        pthread_mutex_lock(&srv->lock);
         for (unsigned i = 0; i < srv->cfg->max_clients && c == NULL; i++)
             if (!srv->conns[i].in_use)
                 c = &srv->conns[i];
+        if (c != NULL) {
+            unsigned index = (unsigned)(c - srv->conns);
+            memset(c, 0, sizeof *c);
+            c->index = index;
+            c->fd = fd;
+            c->in_use = true;
+        }
+        pthread_mutex_unlock(&srv->lock);
         if (c == NULL) {
             close(fd);
             hsmd_service_count_connection_refused(srv->svc);
@@ -227,15 +252,10 @@ static void accept_all(hsmd_server *srv)
             }
             continue;
         }
-        unsigned index = (unsigned)(c - srv->conns);
-        memset(c, 0, sizeof *c);
-        c->index = index;
-        c->fd = fd;
-        c->in_use = true;
         peer_read(fd, &c->peer);
         c->deadline = hsmd_now_ms() + srv->cfg->idle_timeout_ms;
         atomic_fetch_add(&srv->n_conns, 1);
-        if (conn_watch(srv, c) != PT_OK) {
+        if (conn_watch(srv, c, EPOLL_CTL_ADD) != PT_OK) {
             pt_log_warn("%s", pt_err_message());
             conn_close(srv, c);
         }
@@ -259,12 +279,12 @@ static void dispatch(hsmd_server *srv, conn *c, char *frame_error)
     conn_reset_frame(c);
     bool signing = j->body != NULL && j->len > 5 &&
                    (j->body[5] == HSMD_MSG_ISSUE || j->body[5] == HSMD_MSG_SIGN_TLV);
-    epoll_ctl(srv->epoll_fd, EPOLL_CTL_DEL, c->fd, NULL);
+    pthread_mutex_lock(&srv->lock);
     c->busy = true;
+    pthread_mutex_unlock(&srv->lock);
     if (hsmd_queue_push(signing ? srv->sign_q : srv->ctl_q, j))
         return;
     /* Full: answer busy now; nothing is kept. */
-    c->busy = false;
     hsmd_reply reply;
     hsmd_service_busy(srv->svc, j->body, j->len, &reply);
     bool ok =
@@ -273,9 +293,12 @@ static void dispatch(hsmd_server *srv, conn *c, char *frame_error)
     OPENSSL_free(j->body);
     OPENSSL_free(j->frame_error);
     OPENSSL_free(j);
+    pthread_mutex_lock(&srv->lock);
+    c->busy = false;
     c->deadline = hsmd_now_ms() + srv->cfg->idle_timeout_ms;
-    if (!ok || conn_watch(srv, c) != PT_OK)
-        conn_close(srv, c);
+    if (!ok || conn_watch(srv, c, EPOLL_CTL_MOD) != PT_OK)
+        conn_close_locked(srv, c);
+    pthread_mutex_unlock(&srv->lock);
 }
 
 static bool errno_again(void)
@@ -286,7 +309,7 @@ static bool errno_again(void)
 /* Read what is there of the current frame; dispatch it when complete. */
 static void conn_readable(hsmd_server *srv, conn *c)
 {
-    while (c->in_use && !c->busy) {
+    for (;;) { /* every way out returns: the connection may be another thread's after */
         ssize_t n;
         if (c->prefix_have < HSMD_FRAME_PREFIX_LEN) {
             n = recv(c->fd, c->prefix + c->prefix_have, HSMD_FRAME_PREFIX_LEN - c->prefix_have,
@@ -294,8 +317,12 @@ static void conn_readable(hsmd_server *srv, conn *c)
         } else {
             n = recv(c->fd, c->body + c->body_have, c->body_len - c->body_have, MSG_DONTWAIT);
         }
-        if (n < 0 && errno_again())
+        if (n < 0 && errno_again()) {
+            /* Nothing more for now: wait for the rest. */
+            if (conn_watch(srv, c, EPOLL_CTL_MOD) != PT_OK)
+                conn_close(srv, c);
             return;
+        }
         if (n <= 0) {
             if (c->prefix_have > 0)
                 pt_log_debug("uid %u pid %d left in the middle of a frame", (unsigned)c->peer.uid,
@@ -334,37 +361,25 @@ static void conn_readable(hsmd_server *srv, conn *c)
     }
 }
 
-/* Connections the workers have answered: watch them again, or close them. */
+/* Connections the workers want closed. */
 static void take_back(hsmd_server *srv)
 {
     uint64_t v;
     if (read(srv->event_fd, &v, sizeof v) < 0 && errno != EAGAIN)
         pt_log_warn("eventfd: %s", strerror(errno));
-    pthread_mutex_lock(&srv->done_lock);
-    unsigned n = srv->n_done;
-    done_entry *list = OPENSSL_memdup(srv->done, sizeof *list * (n ? n : 1));
-    if (list != NULL)
-        srv->n_done = 0;
-    pthread_mutex_unlock(&srv->done_lock);
-    if (list == NULL) {
-        /* Try again on the next wake-up. */
-        uint64_t one = 1;
-        if (write(srv->event_fd, &one, sizeof one) < 0)
-            pt_log_warn("eventfd: %s", strerror(errno));
-        return;
-    }
-    for (unsigned i = 0; i < n; i++) {
-        conn *c = &srv->conns[list[i].index];
+    pthread_mutex_lock(&srv->lock);
+    for (unsigned i = 0; i < srv->n_done; i++) {
+        conn *c = &srv->conns[srv->done[i].index];
         c->busy = false;
-        c->deadline = hsmd_now_ms() + srv->cfg->idle_timeout_ms;
-        if (list[i].close || conn_watch(srv, c) != PT_OK)
-            conn_close(srv, c);
+        conn_close_locked(srv, c);
     }
-    OPENSSL_free(list);
+    srv->n_done = 0;
+    pthread_mutex_unlock(&srv->lock);
 }
 
 static void expire(hsmd_server *srv, int64_t now)
 {
+    pthread_mutex_lock(&srv->lock);
     for (unsigned i = 0; i < srv->cfg->max_clients; i++) {
         conn *c = &srv->conns[i];
         if (!c->in_use || c->busy || c->deadline > now)
@@ -374,18 +389,21 @@ static void expire(hsmd_server *srv, int64_t now)
                      (int)c->peer.pid, mid_frame ? "frame not complete in time" : "idle");
         if (mid_frame)
             hsmd_service_count_timeout(srv->svc);
-        conn_close(srv, c);
+        conn_close_locked(srv, c);
     }
+    pthread_mutex_unlock(&srv->lock);
 }
 
 static int next_timeout(hsmd_server *srv, int64_t now)
 {
     int64_t soonest = INT64_MAX;
+    pthread_mutex_lock(&srv->lock);
     for (unsigned i = 0; i < srv->cfg->max_clients; i++) {
         const conn *c = &srv->conns[i];
         if (c->in_use && !c->busy && c->deadline < soonest)
             soonest = c->deadline;
     }
+    pthread_mutex_unlock(&srv->lock);
     if (soonest == INT64_MAX)
         return -1;
     int64_t left = soonest - now;
@@ -394,16 +412,79 @@ static int next_timeout(hsmd_server *srv, int64_t now)
 
 /* ---- workers ---- */
 
+/*
+ * A worker is done with c: re-arm it for the next request itself (no need to
+ * wake the I/O thread), or ask the I/O thread to close it.
+ */
 static void give_back(hsmd_server *srv, conn *c, bool close_it)
 {
-    pthread_mutex_lock(&srv->done_lock);
+    pthread_mutex_lock(&srv->lock);
+    if (!close_it) {
+        c->busy = false;
+        c->deadline = hsmd_now_ms() + srv->cfg->idle_timeout_ms;
+        if (conn_watch(srv, c, EPOLL_CTL_MOD) == PT_OK) {
+            pthread_mutex_unlock(&srv->lock);
+            return;
+        }
+        c->busy = true; /* the I/O thread closes it below */
+    }
     srv->done[srv->n_done].index = c->index;
-    srv->done[srv->n_done].close = close_it;
+    srv->done[srv->n_done].close = true;
     srv->n_done++;
-    pthread_mutex_unlock(&srv->done_lock);
+    pthread_mutex_unlock(&srv->lock);
     uint64_t one = 1;
     if (write(srv->event_fd, &one, sizeof one) < 0)
         pt_log_warn("eventfd: %s", strerror(errno));
+}
+
+/*
+ * Send a frame (length prefix and body) with as few system calls as the
+ * socket allows: one sendmsg normally, more only when the socket buffer is
+ * full, until the deadline.
+ */
+static pt_err reply_send(int fd, int64_t deadline, const uint8_t *body, size_t len)
+{
+    uint8_t prefix[HSMD_FRAME_PREFIX_LEN] = {(uint8_t)(len >> 24), (uint8_t)(len >> 16),
+                                             (uint8_t)(len >> 8), (uint8_t)len};
+    union {
+        const uint8_t *in;
+        void *out;
+    } b = {.in = body}; /* sendmsg never writes through it */
+    struct iovec iov[2] = {{prefix, sizeof prefix}, {b.out, len}};
+    size_t sent = 0, total = sizeof prefix + len;
+    while (sent < total) {
+        struct msghdr m;
+        memset(&m, 0, sizeof m);
+        struct iovec rest[2];
+        size_t skip = sent;
+        int n = 0;
+        for (int i = 0; i < 2; i++) {
+            if (skip >= iov[i].iov_len) {
+                skip -= iov[i].iov_len;
+                continue;
+            }
+            rest[n].iov_base = (uint8_t *)iov[i].iov_base + skip;
+            rest[n].iov_len = iov[i].iov_len - skip;
+            skip = 0;
+            n++;
+        }
+        m.msg_iov = rest;
+        m.msg_iovlen = (size_t)n;
+        ssize_t w = sendmsg(fd, &m, MSG_NOSIGNAL | MSG_DONTWAIT);
+        if (w > 0) {
+            sent += (size_t)w;
+            continue;
+        }
+        if (w < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
+            return pt_fail_errno("send");
+        int64_t left = deadline - hsmd_now_ms();
+        if (left <= 0)
+            return pt_fail(PT_ERR_TIMEOUT, "the client did not take its answer in time");
+        struct pollfd p = {.fd = fd, .events = POLLOUT};
+        if (poll(&p, 1, left > 60000 ? 60000 : (int)left) < 0 && errno != EINTR)
+            return pt_fail_errno("poll");
+    }
+    return PT_OK;
 }
 
 /* Has the client closed its end? Then nobody will read the answer. */
@@ -428,9 +509,8 @@ static void work(hsmd_server *srv, job *j)
             hsmd_service_frame_error(srv->svc, &c->peer, j->frame_error, &reply);
         else
             hsmd_service_handle(srv->svc, &c->peer, j->body, j->len, &reply);
-        if (reply.body != NULL &&
-            hsmd_frame_write(c->fd, hsmd_deadline_after(srv->cfg->frame_timeout_ms), reply.body,
-                             reply.len) != PT_OK) {
+        if (reply.body != NULL && reply_send(c->fd, hsmd_deadline_after(srv->cfg->frame_timeout_ms),
+                                             reply.body, reply.len) != PT_OK) {
             pt_log_debug("cannot answer uid %u pid %d: %s", (unsigned)c->peer.uid, (int)c->peer.pid,
                          pt_err_message());
             close_it = true;
@@ -521,7 +601,7 @@ pt_err hsmd_server_new(const hsmd_config *cfg, hsmd_service *svc, hsmd_server **
     srv->cfg = cfg;
     srv->svc = svc;
     srv->listen_fd = srv->epoll_fd = srv->event_fd = -1;
-    pthread_mutex_init(&srv->done_lock, NULL);
+    pthread_mutex_init(&srv->lock, NULL);
     srv->conns = OPENSSL_zalloc(sizeof *srv->conns * cfg->max_clients);
     srv->done = OPENSSL_zalloc(sizeof *srv->done * cfg->max_clients);
     pt_err rc =
@@ -551,6 +631,15 @@ pt_err hsmd_server_new(const hsmd_config *cfg, hsmd_service *svc, hsmd_server **
     hsmd_service_set_load_fn(svc, load_report, srv);
     *out = srv;
     return PT_OK;
+}
+
+/* Is c open and not with a worker (so the I/O thread may read it)? */
+static bool conn_ours(hsmd_server *srv, const conn *c)
+{
+    pthread_mutex_lock(&srv->lock);
+    bool ours = c->in_use && !c->busy;
+    pthread_mutex_unlock(&srv->lock);
+    return ours;
 }
 
 /* Returns true when the server should stop. */
@@ -594,7 +683,7 @@ pt_err hsmd_server_run(hsmd_server *srv, int signal_fd, hsmd_server_hup_fn on_hu
                 take_back(srv);
             else if (tag == TAG_SIGNAL)
                 stop = signal_read(signal_fd, on_hup, ctx) || stop;
-            else if (tag < srv->cfg->max_clients && srv->conns[tag].in_use && !srv->conns[tag].busy)
+            else if (tag < srv->cfg->max_clients && conn_ours(srv, &srv->conns[tag]))
                 conn_readable(srv, &srv->conns[tag]);
         }
         expire(srv, hsmd_now_ms());
@@ -627,7 +716,7 @@ void hsmd_server_free(hsmd_server *srv)
         close(srv->event_fd);
     hsmd_queue_free(srv->sign_q);
     hsmd_queue_free(srv->ctl_q);
-    pthread_mutex_destroy(&srv->done_lock);
+    pthread_mutex_destroy(&srv->lock);
     OPENSSL_free(srv->socket_path);
     OPENSSL_free(srv->conns);
     OPENSSL_free(srv->done);

@@ -6,13 +6,13 @@
 #include <time.h>
 
 #include <json-c/json.h>
-#include <openssl/bn.h>
 #include <openssl/crypto.h>
 #include <openssl/sha.h>
 #include <openssl/x509v3.h>
 
 #include "bytes.h"
 #include "cert.h"
+#include "hsmd_audit.h"
 #include "hsmd_policy.h"
 #include "log.h"
 #include "pt_config.h"
@@ -27,6 +27,7 @@ struct hsmd_service {
     const hsmd_config *cfg;
     hsmd_hsm *hsm;
     audit_log *audit;
+    hsmd_audit *committer; /* group commit in front of audit */
     hsmd_issue_policy issue[HSMD_CONFIG_MAX_KEYS];
     hsmd_tlv_policy tlv[HSMD_CONFIG_MAX_KEYS];
     counters n;
@@ -74,7 +75,7 @@ pt_err hsmd_service_new(const hsmd_config *cfg, hsmd_hsm *hsm, audit_log *audit,
     s->hsm = hsm;
     s->audit = audit;
     s->started = time(NULL);
-    pt_err rc = PT_OK;
+    pt_err rc = hsmd_audit_new(audit, &s->committer);
     for (size_t i = 0; rc == PT_OK && i < hsmd_hsm_key_count(hsm); i++) {
         const hsmd_key *k = hsmd_hsm_key_at(hsm, i);
         if (k->cfg->op == HSMD_OP_ISSUE) {
@@ -106,6 +107,7 @@ void hsmd_service_free(hsmd_service *s)
         return;
     for (size_t i = 0; i < HSMD_CONFIG_MAX_KEYS; i++)
         hsmd_tlv_policy_clear(&s->tlv[i]);
+    hsmd_audit_free(s->committer);
     OPENSSL_free(s);
 }
 
@@ -300,7 +302,11 @@ pt_err hsmd_service_status_json(hsmd_service *s, char **json)
     add_u64(jc, "timeouts", atomic_load(&s->n.timeouts));
     add_u64(jc, "audit_failures", atomic_load(&s->n.audit_failures));
     json_object_object_add(o, "counters", jc);
+    uint64_t records = 0, flushes = 0;
+    hsmd_audit_counts(s->committer, &records, &flushes);
     json_object *ja = json_object_new_object();
+    add_u64(ja, "records_written", records);
+    add_u64(ja, "fdatasyncs", flushes);
     add_u64(ja, "seq", seq);
     json_object_object_add(ja, "head", jstr(head));
     json_object_object_add(o, "audit", ja);
@@ -368,40 +374,24 @@ static void do_cert(hsmd_service *s, const hsmd_peer *peer, const hsmd_request *
         refuse_rc(o, rc);
 }
 
-/* Upper-case hex of a certificate's serial, for the audit record. */
-static void serial_hex(X509 *x, char *out, size_t len)
-{
-    out[0] = '\0';
-    BIGNUM *bn = ASN1_INTEGER_to_BN(X509_get0_serialNumber(x), NULL);
-    char *hex = bn != NULL ? BN_bn2hex(bn) : NULL;
-    if (hex != NULL && strlen(hex) < len && hex[0] != '-')
-        snprintf(out, len, "%s", hex);
-    OPENSSL_free(hex);
-    BN_free(bn);
-}
-
 static void do_issue(hsmd_service *s, const hsmd_peer *peer, const hsmd_request *req, outcome *o)
 {
     size_t i = 0;
     if (key_for(s, peer, req, &i, o) == NULL)
         return;
     const hsmd_issue_policy *p = &s->issue[i];
-    const EVP_MD *md = NULL;
-    X509 *tbs = NULL;
+    hsmd_issue_info info;
     uint8_t *sig = NULL;
     size_t sig_len = 0;
-    pt_err rc = hsmd_issue_check(p, req->data, req->data_len, time(NULL), &md, &tbs);
+    pt_err rc = hsmd_issue_check(p, req->data, req->data_len, time(NULL), &info);
     if (rc == PT_OK) {
-        serial_hex(tbs, o->serial, sizeof o->serial);
-        char subject[200];
-        if (X509_NAME_oneline(X509_get_subject_name(tbs), subject, sizeof subject) != NULL)
-            snprintf(o->note, sizeof o->note, "subject %s", subject);
-        rc = hsmd_hsm_sign(s->hsm, i, md, req->data, req->data_len, &sig, &sig_len);
+        snprintf(o->serial, sizeof o->serial, "%s", info.serial);
+        snprintf(o->note, sizeof o->note, "subject %s", info.subject);
+        rc = hsmd_hsm_sign(s->hsm, i, info.md, req->data, req->data_len, &sig, &sig_len);
     }
     if (rc == PT_OK)
-        rc = hsmd_issue_finish(p, req->data, req->data_len, sig, sig_len, &o->payload,
+        rc = hsmd_issue_finish(p, req->data, req->data_len, info.md, sig, sig_len, &o->payload,
                                &o->payload_len);
-    X509_free(tbs);
     OPENSSL_free(sig);
     if (rc != PT_OK) {
         o->serial[0] = '\0';
@@ -425,8 +415,8 @@ static void do_sign_tlv(hsmd_service *s, const hsmd_peer *peer, const hsmd_reque
         rc = tlv_file_covered_bytes(f, &covered, &covered_len);
     }
     if (rc == PT_OK)
-        rc = hsmd_hsm_sign(s->hsm, i, tlv_digest_md(f->digest), covered, covered_len, &sig,
-                           &sig_len);
+        rc = hsmd_hsm_sign(s->hsm, i, hsmd_policy_md(EVP_MD_get_type(tlv_digest_md(f->digest))),
+                           covered, covered_len, &sig, &sig_len);
     if (rc == PT_OK)
         rc = hsmd_tlv_finish(f, sig, sig_len, &o->payload, &o->payload_len);
     OPENSSL_free(covered);
@@ -464,7 +454,7 @@ static void audit_and_reply(hsmd_service *s, const hsmd_peer *peer, const char *
         .serial = o->code == 0 && o->serial[0] != '\0' ? o->serial : NULL,
         .note = o->code == 0 ? (o->note[0] ? o->note : NULL) : o->reason,
     };
-    pt_err rc = audit_log_append(s->audit, &e);
+    pt_err rc = hsmd_audit_record(s->committer, &e);
     if (rc != PT_OK) {
         atomic_fetch_add(&s->n.audit_failures, 1);
         pt_log_error("audit log: %s; the answer to uid %u pid %d (%s) is withheld",

@@ -12,6 +12,7 @@
 #include <openssl/x509v3.h>
 
 #include "cert.h"
+#include "der.h"
 #include "hsmd_config.h"
 #include "hsmd_policy.h"
 
@@ -45,26 +46,26 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     hsmd_issue_policy p = {ca_cert(), EVP_PKEY_EC,
                            HSMD_DIGEST_SHA256 | HSMD_DIGEST_SHA384 | HSMD_DIGEST_SHA512, 1827};
-    const EVP_MD *md = NULL;
-    X509 *x = NULL;
-    pt_err rc = hsmd_issue_check(&p, data, size, FUZZ_NOW, &md, &x);
+    hsmd_issue_info info;
+    pt_err rc = hsmd_issue_check(&p, data, size, FUZZ_NOW, &info);
     if (rc != PT_OK) {
-        if (md != NULL || x != NULL)
-            abort();
-        if (rc != PT_ERR_FORMAT && rc != PT_ERR_REFUSED)
+        if (info.md != NULL || (rc != PT_ERR_FORMAT && rc != PT_ERR_REFUSED))
             abort();
         return 0;
     }
-    if (md == NULL || x == NULL || X509_get_version(x) != X509_VERSION_3 ||
+    /* What hsmd's own parser accepted, OpenSSL's X509 parser must read the same way. */
+    X509 *x = NULL;
+    if (info.md == NULL || pt_der_tbs_to_x509(data, size, &x) != PT_OK ||
+        X509_get_version(x) != X509_VERSION_3 ||
         X509_NAME_cmp(X509_get_issuer_name(x), X509_get_subject_name(p.ca_cert)) != 0 ||
-        X509_check_ca(x) != 0)
+        X509_check_ca(x) != 0 || (X509_get_extension_flags(x) & EXFLAG_INVALID) != 0)
         abort();
+    X509_free(x);
     /* A made-up signature never becomes a certificate. */
     static const uint8_t junk[8] = {0x30, 0x06, 0x02, 0x01, 0x01, 0x02, 0x01, 0x01};
     uint8_t *cert = NULL;
     size_t cert_len = 0;
-    if (hsmd_issue_finish(&p, data, size, junk, sizeof junk, &cert, &cert_len) == PT_OK)
+    if (hsmd_issue_finish(&p, data, size, info.md, junk, sizeof junk, &cert, &cert_len) == PT_OK)
         abort();
-    X509_free(x);
     return 0;
 }

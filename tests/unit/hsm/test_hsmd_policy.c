@@ -120,22 +120,22 @@ static void expect(const hsmd_issue_policy *p, const pt_test_tbs *t, pt_err want
     size_t len = 0;
     uint8_t *tbs = pt_test_tbs_build(t, &len);
     assert_non_null(tbs);
-    const EVP_MD *md = NULL;
-    X509 *parsed = NULL;
-    pt_err rc = hsmd_issue_check(p, tbs, len, time(NULL), &md, &parsed);
+    hsmd_issue_info info;
+    pt_err rc = hsmd_issue_check(p, tbs, len, time(NULL), &info);
     OPENSSL_free(tbs);
     if (rc != want_rc)
         fail_msg("expected %d, got %d: %s", want_rc, rc, pt_err_message());
     if (rc == PT_OK) {
-        assert_non_null(md);
-        assert_non_null(parsed);
+        assert_int_equal(EVP_MD_get_type(info.md),
+                         EVP_MD_get_type(t->md != NULL ? t->md : EVP_sha256()));
+        assert_true(info.serial[0] != '\0');
+        assert_true(info.subject[0] == '/');
     } else {
-        assert_null(md);
-        assert_null(parsed);
+        assert_null(info.md);
+        assert_int_equal(info.serial[0], 0);
         if (want != NULL && strstr(pt_err_message(), want) == NULL)
             fail_msg("message '%s' does not contain '%s'", pt_err_message(), want);
     }
-    X509_free(parsed);
 }
 
 static void test_issue_good(void **state)
@@ -248,6 +248,22 @@ static void test_issue_serial_and_key(void **state)
     expect(&p, &t, PT_ERR_REFUSED, "the serial number is negative");
     t.serial = 1;
     expect(&p, &t, PT_OK, NULL);
+    /* The serial goes to the audit record as upper-case hex. */
+    t.serial = 0x5F3A9C0E11L;
+    size_t len = 0;
+    uint8_t *tbs = pt_test_tbs_build(&t, &len);
+    hsmd_issue_info info;
+    assert_int_equal(hsmd_issue_check(&p, tbs, len, time(NULL), &info), PT_OK);
+    assert_string_equal(info.serial, "5F3A9C0E11");
+    assert_string_equal(info.subject, "/CN=SEP001122334455/O=Example");
+    OPENSSL_free(tbs);
+    /* A subject key that is neither RSA nor EC. */
+    t = good_tbs(f);
+    EVP_PKEY *ed = EVP_PKEY_Q_keygen(NULL, NULL, "ED25519");
+    assert_non_null(ed);
+    t.subject_key = ed;
+    expect(&p, &t, PT_ERR_REFUSED, "not an RSA key or an EC key on a named curve");
+    EVP_PKEY_free(ed);
 }
 
 /* DER surgery on a good TBS: what no OpenSSL builder would write. */
@@ -263,8 +279,8 @@ static void check_bytes(const fixture *f, const uint8_t *tbs, size_t len, pt_err
                         const char *want)
 {
     hsmd_issue_policy p = rsa_policy(f);
-    const EVP_MD *md = NULL;
-    pt_err rc = hsmd_issue_check(&p, tbs, len, time(NULL), &md, NULL);
+    hsmd_issue_info info;
+    pt_err rc = hsmd_issue_check(&p, tbs, len, time(NULL), &info);
     if (rc != want_rc)
         fail_msg("expected %d, got %d: %s", want_rc, rc, pt_err_message());
     if (want != NULL && strstr(pt_err_message(), want) == NULL)
@@ -302,33 +318,89 @@ static void test_issue_malformed(void **state)
     OPENSSL_free(tbs);
 }
 
-static void test_issue_repeated_extension(void **state)
+/* A TBS for CN=odd whose extensions are exactly those given as (nid or 0, OID text, value). */
+static uint8_t *tbs_with_extensions(const fixture *f, X509_EXTENSION **exts, size_t n, size_t *len)
 {
-    fixture *f = *state;
-    /* A TBS with keyUsage twice: the copy that matters is anyone's guess. */
     X509 *x = X509_new();
     X509_set_version(x, X509_VERSION_3);
     ASN1_INTEGER_set(X509_get_serialNumber(x), 7);
     X509_set_issuer_name(x, X509_get_subject_name(f->ca_cert));
-    X509_NAME *n = NULL;
-    assert_int_equal(pt_name_parse("CN=dup", &n), PT_OK);
-    X509_set_subject_name(x, n);
-    X509_NAME_free(n);
+    X509_NAME *name = NULL;
+    assert_int_equal(pt_name_parse("CN=odd", &name), PT_OK);
+    X509_set_subject_name(x, name);
+    X509_NAME_free(name);
     X509_gmtime_adj(X509_getm_notBefore(x), 0);
     X509_gmtime_adj(X509_getm_notAfter(x), 86400);
     X509_set_pubkey(x, f->ec_dummy);
-    for (int i = 0; i < 2; i++) {
-        X509_EXTENSION *e = X509V3_EXT_conf_nid(NULL, NULL, NID_key_usage, "digitalSignature");
-        X509_add_ext(x, e, -1);
-        X509_EXTENSION_free(e);
+    for (size_t i = 0; i < n; i++) {
+        X509_add_ext(x, exts[i], -1);
+        X509_EXTENSION_free(exts[i]);
     }
     assert_true(X509_sign(x, f->rsa_dummy, EVP_sha256()) > 0);
     unsigned char *der = NULL;
-    int len = i2d_re_X509_tbs(x, &der);
-    assert_true(len > 0);
-    check_bytes(f, der, (size_t)len, PT_ERR_REFUSED, "keyUsage appears more than once");
-    OPENSSL_free(der);
+    int l = i2d_re_X509_tbs(x, &der);
+    assert_true(l > 0);
     X509_free(x);
+    *len = (size_t)l;
+    return der;
+}
+
+static X509_EXTENSION *ext_conf(int nid, const char *value)
+{
+    X509_EXTENSION *e = X509V3_EXT_conf_nid(NULL, NULL, nid, value);
+    assert_non_null(e);
+    return e;
+}
+
+static X509_EXTENSION *ext_raw(const char *oid, bool critical, const uint8_t *der, size_t len)
+{
+    ASN1_OBJECT *o = OBJ_txt2obj(oid, 1);
+    ASN1_OCTET_STRING *v = ASN1_OCTET_STRING_new();
+    assert_int_equal(ASN1_OCTET_STRING_set(v, der, (int)len), 1);
+    X509_EXTENSION *e = X509_EXTENSION_create_by_OBJ(NULL, o, critical, v);
+    assert_non_null(e);
+    ASN1_OBJECT_free(o);
+    ASN1_OCTET_STRING_free(v);
+    return e;
+}
+
+static void test_issue_extensions(void **state)
+{
+    fixture *f = *state;
+    size_t len = 0;
+    uint8_t *tbs;
+    X509_EXTENSION *twice[2] = {ext_conf(NID_key_usage, "digitalSignature"),
+                                ext_conf(NID_key_usage, "digitalSignature")};
+    tbs = tbs_with_extensions(f, twice, 2, &len);
+    check_bytes(f, tbs, len, PT_ERR_REFUSED, "Key Usage appears more than once");
+    OPENSSL_free(tbs);
+
+    static const uint8_t null_der[] = {0x05, 0x00};
+    X509_EXTENSION *unknown[1] = {ext_raw("1.3.6.1.4.1.99999.1", true, null_der, 2)};
+    tbs = tbs_with_extensions(f, unknown, 1, &len);
+    check_bytes(f, tbs, len, PT_ERR_REFUSED, "1.3.6.1.4.1.99999.1 is critical and unknown");
+    OPENSSL_free(tbs);
+    X509_EXTENSION *unknown_ok[1] = {ext_raw("1.3.6.1.4.1.99999.1", false, null_der, 2)};
+    tbs = tbs_with_extensions(f, unknown_ok, 1, &len);
+    check_bytes(f, tbs, len, PT_OK, NULL); /* not critical: a verifier may ignore it */
+    OPENSSL_free(tbs);
+
+    /* keyUsage whose value is not a BIT STRING. */
+    X509_EXTENSION *bad[1] = {ext_raw("2.5.29.15", true, null_der, 2)};
+    tbs = tbs_with_extensions(f, bad, 1, &len);
+    check_bytes(f, tbs, len, PT_ERR_REFUSED, "Key Usage cannot be decoded");
+    OPENSSL_free(tbs);
+
+    /* basicConstraints CA:FALSE with a path length: RFC 5280 forbids it. */
+    static const uint8_t bc_pathlen[] = {0x30, 0x03, 0x02, 0x01, 0x00};
+    X509_EXTENSION *pl[1] = {ext_raw("2.5.29.19", true, bc_pathlen, sizeof bc_pathlen)};
+    tbs = tbs_with_extensions(f, pl, 1, &len);
+    check_bytes(f, tbs, len, PT_ERR_REFUSED, "pathLenConstraint without CA:TRUE");
+    OPENSSL_free(tbs);
+
+    tbs = tbs_with_extensions(f, NULL, 0, &len); /* no extensions at all */
+    check_bytes(f, tbs, len, PT_OK, NULL);
+    OPENSSL_free(tbs);
 }
 
 static void test_issue_finish(void **state)
@@ -346,7 +418,8 @@ static void test_issue_finish(void **state)
     EVP_MD_CTX_free(m);
     uint8_t *cert = NULL;
     size_t cert_len = 0;
-    assert_int_equal(hsmd_issue_finish(&p, tbs, len, sig, sig_len, &cert, &cert_len), PT_OK);
+    assert_int_equal(hsmd_issue_finish(&p, tbs, len, EVP_sha256(), sig, sig_len, &cert, &cert_len),
+                     PT_OK);
     X509 *x = NULL;
     assert_int_equal(pt_cert_parse(cert, cert_len, &x), PT_OK);
     assert_int_equal(X509_verify(x, X509_get0_pubkey(f->ca_cert)), 1);
@@ -354,7 +427,7 @@ static void test_issue_finish(void **state)
     OPENSSL_free(cert);
     /* A signature that does not verify is never returned. */
     sig[10] ^= 1;
-    assert_int_equal(hsmd_issue_finish(&p, tbs, len, sig, sig_len, &cert, &cert_len),
+    assert_int_equal(hsmd_issue_finish(&p, tbs, len, EVP_sha256(), sig, sig_len, &cert, &cert_len),
                      PT_ERR_VERIFY);
     assert_null(cert);
     OPENSSL_free(tbs);
@@ -567,7 +640,7 @@ int main(void)
         cmocka_unit_test(test_issue_signature_algorithm),
         cmocka_unit_test(test_issue_serial_and_key),
         cmocka_unit_test(test_issue_malformed),
-        cmocka_unit_test(test_issue_repeated_extension),
+        cmocka_unit_test(test_issue_extensions),
         cmocka_unit_test(test_issue_finish),
         cmocka_unit_test(test_tlv_good_and_signed),
         cmocka_unit_test(test_tlv_refusals),
