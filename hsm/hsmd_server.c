@@ -21,6 +21,9 @@
 #include "hsmd_queue.h"
 #include "log.h"
 
+#define PT_STR_(x) #x
+#define PT_STR(x)  PT_STR_(x)
+
 /* epoll tags for the descriptors that are not connections. */
 #define TAG_LISTEN UINT64_MAX
 #define TAG_EVENT  (UINT64_MAX - 1)
@@ -211,10 +214,15 @@ static void peer_read(int fd, hsmd_peer *p)
         p->gid = (gid_t)-1;
     }
     socklen_t glen = sizeof p->groups;
-    if (getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, p->groups, &glen) == 0)
+    if (getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, p->groups, &glen) == 0) {
         p->n_groups = glen / sizeof p->groups[0];
-    else
-        p->n_groups = 0; /* more groups than kept, or an old kernel: the primary group only */
+    } else {
+        p->n_groups = 0;
+        pt_log_warn("uid %u pid %d: its supplementary groups cannot be read (%s): only its uid "
+                    "and primary group count",
+                    (unsigned)p->uid, (int)p->pid,
+                    errno == ERANGE ? "more than " PT_STR(HSMD_PEER_GROUPS_MAX) : strerror(errno));
+    }
 }
 
 static void accept_all(hsmd_server *srv)

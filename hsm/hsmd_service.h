@@ -19,13 +19,16 @@
 #include "hsmd_hsm.h"
 #include "pt_error.h"
 
+/* Supplementary groups kept per peer; a peer in more is judged by uid and primary group. */
+#define HSMD_PEER_GROUPS_MAX 256
+
 /* Who is asking, from SO_PEERCRED / SO_PEERGROUPS. */
 typedef struct hsmd_peer {
     uid_t uid;
     gid_t gid;
     pid_t pid;
     size_t n_groups;
-    gid_t groups[64]; /* supplementary groups (the first 64) */
+    gid_t groups[HSMD_PEER_GROUPS_MAX]; /* supplementary groups */
 } hsmd_peer;
 
 /* The load the server reports for the status answer. */

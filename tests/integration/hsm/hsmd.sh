@@ -190,8 +190,10 @@ else
     ok 0 "# SKIP the setpriv checks need root"
     ok 0 "# SKIP the setpriv checks need root"
 fi
-# A second hsmd whose keys are for uid 4242 only: we are turned away by SO_PEERCRED.
-sed -e "s|^allow-users = .*|allow-users = 4242|" -e "s|^socket = .*|socket = $PT_TMP/other.sock|" \
+# A second hsmd whose keys are for uid 4242 and group 4343 only: we are turned away by
+# SO_PEERCRED, and (as root) uid 65534 gets in through a supplementary group.
+sed -e "s|^allow-users = .*|allow-users = 4242\nallow-groups = 4343|" \
+    -e "s|^socket = .*|socket = $PT_TMP/other.sock|" \
     -e "s|^audit-log = .*|audit-log = $PT_TMP/other-audit.log|" "$CONF" >"$PT_TMP/other.conf"
 "$HSMD" --config "$PT_TMP/other.conf" 2>>"$PT_TMP/other.err" &
 OTHER_PID=$!
@@ -201,11 +203,23 @@ like "$ERR" "hsmd refused: not-allowed .*uid $(id -u) may not use key CAPF" \
     "a uid not in allow-users is refused"
 run "$HSMCTL" call --socket "$PT_TMP/other.sock" cert CAPF
 like "$ERR" "hsmd refused: not-allowed" "and may not fetch the certificate either"
+if [ "$(id -u)" -eq 0 ] && setpriv --reuid=65534 --regid=65534 --clear-groups test -x "$HSMCTL"
+then
+    run setpriv --reuid=65534 --regid=65534 --groups=4343 "$HSMCTL" call \
+        --socket "$PT_TMP/other.sock" issue CAPF "$PT_TMP/good.tbs"
+    is "$RC" 0 "a client in an allowed supplementary group may issue (SO_PEERGROUPS)"
+    run setpriv --reuid=65534 --regid=65534 --groups=4444 "$HSMCTL" call \
+        --socket "$PT_TMP/other.sock" issue CAPF "$PT_TMP/good.tbs"
+    like "$ERR" "hsmd refused: not-allowed .*uid 65534" "in another group it may not"
+else
+    ok 0 "# SKIP the group checks need root"
+    ok 0 "# SKIP the group checks need root"
+fi
 kill -TERM "$OTHER_PID"
 wait "$OTHER_PID"
 is "$?" 0 "the second hsmd stops cleanly on SIGTERM"
-is "$(grep -c 'result=refused:not-allowed' "$PT_TMP/other-audit.log")" 2 \
-    "its audit log records both refusals"
+like "$(grep -c 'result=refused:not-allowed' "$PT_TMP/other-audit.log")" "^[23]$" \
+    "its audit log records the refusals"
 
 # the audit log ---------------------------------------------------------------------
 call status
