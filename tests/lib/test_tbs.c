@@ -58,10 +58,10 @@ uint8_t *pt_test_tbs_build(const pt_test_tbs *t, size_t *len)
     if (!t->serial_set) {
         unsigned char r[8] = {0};
         ok = ok && RAND_bytes(r, sizeof r) == 1;
-        serial = 0;
+        uint64_t u = 0;
         for (size_t i = 0; i < sizeof r; i++)
-            serial = (serial << 8) | r[i];
-        serial = (serial & 0x7fffffffffffffffL) | 1;
+            u = (u << 8) | r[i];
+        serial = (long)((u & 0x7fffffffffffffffULL) | 1);
     }
     time_t now = time(NULL);
     long validity = t->validity_seconds ? t->validity_seconds : 365L * 86400;
@@ -87,4 +87,16 @@ uint8_t *pt_test_tbs_build(const pt_test_tbs *t, size_t *len)
     X509_NAME_free(subject);
     X509_free(x);
     return out;
+}
+
+X509 *pt_test_cert_detach(X509 *x)
+{
+    uint8_t *der = NULL;
+    size_t len = 0;
+    X509 *copy = NULL;
+    if (x != NULL && pt_cert_to_der(x, &der, &len) == PT_OK)
+        (void)pt_cert_parse(der, len, &copy);
+    OPENSSL_free(der);
+    X509_free(x);
+    return copy;
 }

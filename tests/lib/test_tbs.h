@@ -31,6 +31,13 @@ typedef struct pt_test_tbs {
 /* A DER TBSCertificate (free with OPENSSL_free); NULL on failure (with a message on stderr). */
 uint8_t *pt_test_tbs_build(const pt_test_tbs *t, size_t *len);
 
+/*
+ * A copy of x that owns nothing of a token: a certificate made with a token's
+ * key (hsm_key_create) holds that EVP_PKEY, which must not outlive the token.
+ * x is freed. NULL on failure.
+ */
+X509 *pt_test_cert_detach(X509 *x);
+
 /* Small keys for the signature algorithm field: "rsa" (1024 bits) or "ec" (P-256). */
 EVP_PKEY *pt_test_key(const char *type);
 

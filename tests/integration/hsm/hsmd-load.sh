@@ -70,6 +70,7 @@ ok $? "hsmd starts again after the kill (replacing the stale socket)"
 call issue CAPF "$PT_TMP/after.tbs" -o "$PT_TMP/after.pem"
 is "$RC" 0 "and signs"
 stop_hsmd
+is "$HSMD_STATUS" 0 "hsmd stops cleanly on SIGTERM"
 run "$HSMCTL" audit verify "$AUDIT"
 is "$RC" 0 "the continued log verifies"
 done_testing

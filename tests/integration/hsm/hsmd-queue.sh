@@ -90,6 +90,7 @@ is "$(grep -c "input=$h" "$AUDIT")" 0 "the abandoned request never reached the H
 h=$(sha256sum "$PT_TMP/c.tbs" | cut -d' ' -f1)
 is "$(grep -c "input=$h" "$AUDIT")" 1 "busy answers are not audited (only c's first, signed, request is)"
 stop_hsmd
+is "$HSMD_STATUS" 0 "hsmd stops cleanly on SIGTERM"
 run "$HSMCTL" audit verify "$AUDIT"
 is "$RC" 0 "the audit log verifies"
 done_testing

@@ -109,6 +109,7 @@ is "$(wrong_pins)" 15 "without spending the last try"
 sim set-tries "$HSM_SERIAL" 0
 
 stop_hsmd
+is "$HSMD_STATUS" 0 "hsmd stops cleanly on SIGTERM"
 run "$HSMCTL" audit verify "$AUDIT"
 is "$RC" 0 "the audit log verifies"
 is "$(grep -c 'result=error' "$AUDIT")" \

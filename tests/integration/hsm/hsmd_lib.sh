@@ -80,10 +80,14 @@ start_hsmd_with() {
 # shellcheck disable=SC2119 # no options
 start_hsmd() { start_hsmd_with; }
 
+# stop_hsmd: SIGTERM, and HSMD_STATUS is its exit status (0: stopped cleanly, and
+# under AddressSanitizer also without leaks).
 stop_hsmd() {
+    HSMD_STATUS=
     if hsmd_alive; then
         kill -TERM "$HSMD_PID"
-        wait "$HSMD_PID" 2>/dev/null
+        HSMD_STATUS=0
+        wait "$HSMD_PID" 2>/dev/null || HSMD_STATUS=$?
     fi
     HSMD_PID=
 }
