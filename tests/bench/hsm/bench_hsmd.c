@@ -201,8 +201,8 @@ static double cpu_seconds(pid_t pid)
     /* Fields 14 and 15 (utime, stime), counted after the command name in parentheses. */
     char *p = got != NULL ? strrchr(line, ')') : NULL;
     unsigned long v[2] = {0, 0};
-    for (int field = 2; p != NULL && field <= 15; field++) {
-        p = strchr(p + 1, ' ');
+    for (int field = 3; p != NULL && field <= 15; field++) {
+        p = strchr(p + 1, ' '); /* the blank before field number `field` */
         if (p != NULL && field >= 14)
             v[field - 14] = strtoul(p + 1, NULL, 10);
     }
