@@ -48,6 +48,8 @@ done_testing
 }
 ok 0 "hsmd starts and answers status"
 like "$(stat -c %a "$SOCK")" "^660$" "the socket has the default mode 0660"
+like "$(grep 'Max core file size' "/proc/$HSMD_PID/limits")" "size +0 +0 " \
+    "hsmd runs with core dumps disabled"
 
 # status and cert --------------------------------------------------------------
 call status
