@@ -81,7 +81,8 @@ struct hsmd_server {
     pthread_mutex_t lock;
     done_entry *done;
     unsigned n_done;
-    int64_t last_refusal_log;
+    bool accepting; /* the listening socket is in epoll (not: every slot is taken) */
+    int64_t last_full_log;
 };
 
 /* ---- socket ---- */
@@ -170,6 +171,8 @@ static void conn_reset_frame(conn *c)
     c->prefix_have = 0;
 }
 
+static void accept_resume(hsmd_server *srv);
+
 /* Close a connection the I/O thread owns (called with srv->lock held). */
 static void conn_close_locked(hsmd_server *srv, conn *c)
 {
@@ -181,6 +184,7 @@ static void conn_close_locked(hsmd_server *srv, conn *c)
     c->in_use = false;
     c->busy = false;
     atomic_fetch_sub(&srv->n_conns, 1);
+    accept_resume(srv);
 }
 
 static void conn_close(hsmd_server *srv, conn *c)
@@ -225,9 +229,57 @@ static void peer_read(int fd, hsmd_peer *p)
     }
 }
 
+/* Is a connection slot free? (called with srv->lock held) */
+static bool slot_free_locked(const hsmd_server *srv)
+{
+    for (unsigned i = 0; i < srv->cfg->max_clients; i++)
+        if (!srv->conns[i].in_use)
+            return true;
+    return false;
+}
+
+/*
+ * Every slot taken: stop accepting. Further clients wait in the listen
+ * queue (their connect succeeds, their request waits) until a connection
+ * closes, rather than being turned away.
+ */
+static void accept_pause(hsmd_server *srv)
+{
+    if (!srv->accepting)
+        return;
+    epoll_ctl(srv->epoll_fd, EPOLL_CTL_DEL, srv->listen_fd, NULL);
+    srv->accepting = false;
+    hsmd_service_count_accept_pause(srv->svc);
+    int64_t now = hsmd_now_ms();
+    if (now - srv->last_full_log > 10000) {
+        srv->last_full_log = now;
+        pt_log_warn("%u clients are connected (max-clients): new connections wait until one "
+                    "closes",
+                    srv->cfg->max_clients);
+    }
+}
+
+static void accept_resume(hsmd_server *srv)
+{
+    if (srv->accepting || srv->listen_fd < 0)
+        return;
+    struct epoll_event ev = {.events = EPOLLIN, .data.u64 = TAG_LISTEN};
+    if (epoll_ctl(srv->epoll_fd, EPOLL_CTL_ADD, srv->listen_fd, &ev) == 0)
+        srv->accepting = true;
+    else
+        pt_log_error("cannot watch the listening socket again: %s", strerror(errno));
+}
+
 static void accept_all(hsmd_server *srv)
 {
     for (;;) {
+        pthread_mutex_lock(&srv->lock);
+        bool room = slot_free_locked(srv);
+        pthread_mutex_unlock(&srv->lock);
+        if (!room) {
+            accept_pause(srv);
+            return;
+        }
         int fd = accept4(srv->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (fd < 0) {
             if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR && errno != ECONNABORTED)
@@ -250,14 +302,8 @@ static void accept_all(hsmd_server *srv)
         }
         pthread_mutex_unlock(&srv->lock);
         if (c == NULL) {
+            /* Unreachable: accepting stops while every slot is taken (below). */
             close(fd);
-            hsmd_service_count_connection_refused(srv->svc);
-            int64_t now = hsmd_now_ms();
-            if (now - srv->last_refusal_log > 10000) {
-                srv->last_refusal_log = now;
-                pt_log_warn("refusing connections: %u clients are connected (max-clients)",
-                            srv->cfg->max_clients);
-            }
             continue;
         }
         peer_read(fd, &c->peer);
@@ -630,6 +676,8 @@ pt_err hsmd_server_new(const hsmd_config *cfg, hsmd_service *svc, hsmd_server **
     if (rc == PT_OK && (epoll_ctl(srv->epoll_fd, EPOLL_CTL_ADD, srv->listen_fd, &lev) != 0 ||
                         epoll_ctl(srv->epoll_fd, EPOLL_CTL_ADD, srv->event_fd, &eev) != 0))
         rc = pt_fail_errno("epoll_ctl");
+    if (rc == PT_OK)
+        srv->accepting = true;
     if (rc == PT_OK)
         rc = threads_start(srv);
     if (rc != PT_OK) {

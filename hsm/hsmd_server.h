@@ -6,7 +6,8 @@
  *                     └────────────> control queue ──> control thread ──> service
  *                                                    (status, cert, bad frames)
  *
- * The I/O thread accepts connections (refusing those over max-clients), reads
+ * The I/O thread accepts connections (at max-clients it stops accepting, and
+ * new clients wait in the listen queue until a connection closes), reads
  * the peer's credentials once, and reads frames without blocking: the length
  * prefix is checked before the body is allocated, a frame must arrive within
  * frame-timeout-ms and an idle connection is closed after idle-timeout-ms.

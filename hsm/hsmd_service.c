@@ -19,8 +19,8 @@
 #include "tlv_codes.h"
 
 typedef struct counters {
-    atomic_uint_fast64_t requests, ok, refused, errors, busy, abandoned, refused_connections,
-        timeouts, audit_failures;
+    atomic_uint_fast64_t requests, ok, refused, errors, busy, abandoned, accept_pauses, timeouts,
+        audit_failures;
 } counters;
 
 struct hsmd_service {
@@ -122,9 +122,9 @@ void hsmd_service_count_abandoned(hsmd_service *s)
     atomic_fetch_add(&s->n.abandoned, 1);
 }
 
-void hsmd_service_count_connection_refused(hsmd_service *s)
+void hsmd_service_count_accept_pause(hsmd_service *s)
 {
-    atomic_fetch_add(&s->n.refused_connections, 1);
+    atomic_fetch_add(&s->n.accept_pauses, 1);
 }
 
 void hsmd_service_count_timeout(hsmd_service *s)
@@ -298,7 +298,7 @@ pt_err hsmd_service_status_json(hsmd_service *s, char **json)
     add_u64(jc, "errors", atomic_load(&s->n.errors));
     add_u64(jc, "busy", atomic_load(&s->n.busy));
     add_u64(jc, "abandoned", atomic_load(&s->n.abandoned));
-    add_u64(jc, "refused_connections", atomic_load(&s->n.refused_connections));
+    add_u64(jc, "accept_pauses", atomic_load(&s->n.accept_pauses));
     add_u64(jc, "timeouts", atomic_load(&s->n.timeouts));
     add_u64(jc, "audit_failures", atomic_load(&s->n.audit_failures));
     json_object_object_add(o, "counters", jc);

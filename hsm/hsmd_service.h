@@ -81,8 +81,8 @@ void hsmd_service_busy(hsmd_service *s, const uint8_t *body, size_t len, hsmd_re
 
 /* Counted for status: a request dropped because its client left before it was worked on. */
 void hsmd_service_count_abandoned(hsmd_service *s);
-/* Counted for status: a connection refused (max-clients) or closed (timeout). */
-void hsmd_service_count_connection_refused(hsmd_service *s);
+/* Counted for status: accepting paused at max-clients; a frame that did not arrive in time. */
+void hsmd_service_count_accept_pause(hsmd_service *s);
 void hsmd_service_count_timeout(hsmd_service *s);
 
 /* The status answer's JSON text (free with OPENSSL_free); used by tests and logs. */

@@ -93,4 +93,35 @@ stop_hsmd
 is "$HSMD_STATUS" 0 "hsmd stops cleanly on SIGTERM"
 run "$HSMCTL" audit verify "$AUDIT"
 is "$RC" 0 "the audit log verifies"
+
+# At max-clients hsmd stops accepting: one more client waits, and is served once a
+# connection closes (rather than being turned away).
+write_config "$PT_SOFTHSM_MODULE" "max-clients = 2"
+start_hsmd || {
+    ok 1 "hsmd starts with max-clients = 2"
+    done_testing
+}
+hold() { # hold NAME: a connection that sends nothing until killed; its pid in HOLD_PID
+    "$TOOL" hold "$SOCK" "$PT_TMP/$1.ready" &
+    HOLD_PID=$!
+    wait_until "connection $1" 30 test -f "$PT_TMP/$1.ready"
+}
+hold a
+HOLD_A=$HOLD_PID
+hold b
+HOLD_B=$HOLD_PID
+"$HSMCTL" call --socket "$SOCK" --timeout 60000 status >"$PT_TMP/third.json" 2>"$PT_TMP/third.err" &
+THIRD=$!
+wait_until "hsmd to stop accepting" 30 grep -q "new connections wait" "$PT_TMP/hsmd.err"
+ok $? "with both slots taken, hsmd stops accepting and says so"
+kill -TERM "$HOLD_A" # the first connection goes away: the third one gets its slot
+wait "$HOLD_A" 2>/dev/null
+wait "$THIRD"
+is "$?" 0 "a third client, over max-clients, is served once a connection closes"
+is "$(jq -c '[.load.max_clients, .counters.accept_pauses >= 1]' "$PT_TMP/third.json")" "[2,true]" \
+    "after hsmd had stopped accepting at max-clients"
+kill -TERM "$HOLD_B"
+wait "$HOLD_B" 2>/dev/null
+stop_hsmd
+is "$HSMD_STATUS" 0 "hsmd stops cleanly"
 done_testing

@@ -12,6 +12,8 @@
  *   raw SOCKET FILE                  send FILE's bytes, print the answer:
  *                                    "ok", "error NAME: REASON" or "closed"
  *   midframe SOCKET N                N times: connect, send part of a frame, hang up
+ *   hold SOCKET READY                connect, create the file READY, and stay connected
+ *                                    (sending nothing) until killed
  *   load SOCKET LABEL CA.pem CLIENTS REQUESTS OUTDIR
  *                                    CLIENTS threads, each issuing up to REQUESTS
  *                                    certificates through hsm_client; every certificate
@@ -275,6 +277,21 @@ static int cmd_midframe(int argc, char **argv)
     return 0;
 }
 
+static int cmd_hold(int argc, char **argv)
+{
+    if (argc != 2)
+        return 2;
+    int fd = connect_to(argv[0]);
+    if (fd < 0) {
+        fprintf(stderr, "hsmd-testtool: cannot connect to %s\n", argv[0]);
+        return 1;
+    }
+    if (pt_file_write_atomic(argv[1], "connected\n", 10, 0644) != PT_OK)
+        return die("hold");
+    for (;;)
+        pause(); /* the test kills it: the kernel closes the connection */
+}
+
 typedef struct load_client {
     const char *socket, *label, *outdir;
     X509 *ca;
@@ -365,7 +382,8 @@ static int cmd_load(int argc, char **argv)
 int main(int argc, char **argv)
 {
     if (argc < 2) {
-        fprintf(stderr, "usage: hsmd-testtool tbs|itl|covered|tlv-verify|raw|midframe|load ...\n");
+        fprintf(stderr,
+                "usage: hsmd-testtool tbs|itl|covered|tlv-verify|raw|midframe|hold|load ...\n");
         return 2;
     }
     const char *cmd = argv[1];
@@ -384,6 +402,8 @@ int main(int argc, char **argv)
         rc = cmd_raw(argc, argv);
     else if (strcmp(cmd, "midframe") == 0)
         rc = cmd_midframe(argc, argv);
+    else if (strcmp(cmd, "hold") == 0)
+        rc = cmd_hold(argc, argv);
     else if (strcmp(cmd, "load") == 0)
         rc = cmd_load(argc, argv);
     if (rc == 2)
