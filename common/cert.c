@@ -418,8 +418,16 @@ pt_err pt_cert_self_signed(EVP_PKEY *key, const X509_NAME *name, const pt_cert_p
         rc = pt_fail_openssl(PT_ERR_VERIFY, "the signature on the new certificate is invalid");
         goto out;
     }
-    *out = x;
-    x = NULL;
+    /*
+     * Hand back a certificate decoded from its DER: x still refers to key,
+     * which may be a token's key object that must not outlive the token.
+     */
+    uint8_t *der = NULL;
+    size_t der_len = 0;
+    rc = pt_cert_to_der(x, &der, &der_len);
+    if (rc == PT_OK)
+        rc = pt_cert_parse(der, der_len, out);
+    OPENSSL_free(der);
 out:
     X509_free(x);
     ASN1_INTEGER_free(serial);

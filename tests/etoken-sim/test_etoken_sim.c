@@ -375,6 +375,26 @@ static void helper_start(proc *p, char *label, int n)
         print_error("cannot run the helper: %s\n", strerror(errno));
         fail();
     }
+    /*
+     * Wait until the helper has found its token: SoftHSM2 rewrites a token's
+     * file when a wrong PIN sets its count-low flag, and a process loading the
+     * token store at that moment may not see the token yet.
+     */
+    char line[16];
+    size_t used = 0;
+    while (used < sizeof line - 1) {
+        ssize_t got = read(p->out_fd, line + used, 1);
+        if (got < 0 && errno == EINTR)
+            continue;
+        if (got <= 0 || line[used] == '\n')
+            break;
+        used++;
+    }
+    line[used] = '\0';
+    if (strcmp(line, "ready") != 0) {
+        print_error("helper did not start: '%s'\n", line);
+        fail();
+    }
 }
 
 static void helper_finish(proc *p, int *incorrect, int *locked)
@@ -1252,6 +1272,8 @@ static int helper_main(const char *module, const char *label, const char *count)
         fprintf(stderr, "helper: no token %s\n", label);
         return 1;
     }
+    printf("ready\n");
+    fflush(stdout);
     for (int i = 0; i < n; i++) {
         CK_RV rv = f->C_Login(s, CKU_USER, (CK_UTF8CHAR_PTR)WRONG_PIN, strlen(WRONG_PIN));
         if (rv == CKR_PIN_INCORRECT)

@@ -126,6 +126,10 @@ pt_store_init() {
     printf '%s\n' "${PT_TEST_PIN:-1234}" >"$PT_TMP/pin"
     printf '%s\n' "${PT_TEST_SO_PIN:-87654321}" >"$PT_TMP/so-pin"
     chmod 600 "$PT_TMP/pin" "$PT_TMP/so-pin"
+    # pkcs11-tool, the independent checker, takes the PIN as --pin env:PT_P11TOOL_PIN,
+    # so that it never appears on a command line.
+    PT_P11TOOL_PIN=$(cat "$PT_TMP/pin")
+    export PT_P11TOOL_PIN
 }
 
 # pt_add_token LABEL: creates a token; prints its URI (pkcs11:token=...;serial=...).

@@ -27,7 +27,7 @@ is "$RC" 0 "init generates both keys"
 like "$OUT" "written: .*CAPF.pem" "and writes CAPF.pem"
 
 # Both keys: sensitive, never extractable, on the token (pkcs11-tool's view).
-pkcs11-tool --module "$M" --token-label HSM --login --pin "$(cat "$PT_TMP/pin")" \
+pkcs11-tool --module "$M" --token-label HSM --login --pin env:PT_P11TOOL_PIN \
     --list-objects --type privkey >"$PT_TMP/objs" 2>&1
 OBJS=$(cat "$PT_TMP/objs")
 like "$OBJS" "label: +CAPF" "pkcs11-tool sees the CAPF key"
@@ -69,12 +69,12 @@ is "$(years "$OUTDIR/CAPF.pem")" 5 "CAPF is valid 5 years by default"
 is "$(years "$OUTDIR/ITLRecovery.pem")" 20 "ITLRecovery is valid 20 years by default"
 
 # A second init changes nothing.
-before=$(pkcs11-tool --module "$M" --token-label HSM --login --pin "$(cat "$PT_TMP/pin")" \
+before=$(pkcs11-tool --module "$M" --token-label HSM --login --pin env:PT_P11TOOL_PIN \
     --list-objects 2>/dev/null | md5sum)
 run "$HSMCTL" init --token "$TOK" --module "$M" --subject CN=again --out "$OUTDIR"
 is "$RC" 1 "init is refused when the keys exist"
 like "$ERR" "already holds a CAPF key and an ITLRecovery key" "and says why"
-after=$(pkcs11-tool --module "$M" --token-label HSM --login --pin "$(cat "$PT_TMP/pin")" \
+after=$(pkcs11-tool --module "$M" --token-label HSM --login --pin env:PT_P11TOOL_PIN \
     --list-objects 2>/dev/null | md5sum)
 is "$after" "$before" "the token is unchanged"
 

@@ -40,7 +40,7 @@ is "$RC" 1 "enroll refuses a token that already holds a key with that label"
 like "$ERR" "already holds a key labelled 'SAST'.*--force" "and says how to replace it"
 
 # Key attributes, read by an independent tool.
-pkcs11-tool --module "$M" --token-label SAST-1 --login --pin "$(cat "$PIN")" \
+pkcs11-tool --module "$M" --token-label SAST-1 --login --pin env:PT_P11TOOL_PIN \
     --list-objects --type privkey >"$PT_TMP/objs" 2>&1
 OBJS=$(cat "$PT_TMP/objs")
 like "$OBJS" "label: +SAST" "pkcs11-tool sees the private key labelled SAST"
@@ -68,7 +68,7 @@ is $(((END - START) / 86400)) 365 "--days 365 gives a 365-day certificate"
 
 # The public key in the certificate is the token's key: sign with pkcs11-tool, verify with openssl.
 printf 'phonetrust' >"$PT_TMP/data"
-pkcs11-tool --module "$M" --token-label SAST-1 --login --pin "$(cat "$PIN")" --sign \
+pkcs11-tool --module "$M" --token-label SAST-1 --login --pin env:PT_P11TOOL_PIN --sign \
     --mechanism SHA256-RSA-PKCS --label SAST -i "$PT_TMP/data" -o "$PT_TMP/sig" >/dev/null 2>&1
 openssl x509 -in "$PT_TMP/sast1.pem" -noout -pubkey >"$PT_TMP/pub.pem"
 run openssl dgst -sha256 -verify "$PT_TMP/pub.pem" -signature "$PT_TMP/sig" "$PT_TMP/data"
@@ -77,7 +77,7 @@ is "$RC" 0 "a signature by the token's key verifies with the certificate's publi
 run "$CTLCLIENT" token enroll "pkcs11:token=SAST-1;pin-source=file:$PIN" --module "$M" \
     --subject "CN=SAST-1 renewed" --key rsa:4096 --force
 is "$RC" 0 "enroll --force replaces the key"
-pkcs11-tool --module "$M" --token-label SAST-1 --login --pin "$(cat "$PIN")" \
+pkcs11-tool --module "$M" --token-label SAST-1 --login --pin env:PT_P11TOOL_PIN \
     --list-objects --type privkey 2>/dev/null | grep -c 'Private Key Object' >"$PT_TMP/n"
 is "$(cat "$PT_TMP/n")" 1 "and leaves exactly one private key"
 
