@@ -9,7 +9,7 @@
 # shellcheck source=tests/integration/ca/capfd_lib.sh
 . "$PT_SOURCE_ROOT/tests/integration/ca/capfd_lib.sh"
 
-capfd_setup
+capfd_setup ""
 ok $? "capfd starts on a free port with a TLS certificate issued through hsmd"
 
 # --- the command itself --------------------------------------------------------------
