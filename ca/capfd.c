@@ -99,8 +99,7 @@ static void app_free(capfd_app *a)
 static pt_err issuer_open(capfd_app *a)
 {
     const capfd_config *c = &a->cfg;
-    pt_err rc = capfd_issuer_hsmd(c->hsmd_socket, c->issuer_label, c->hsmd_timeout_ms,
-                                  c->max_sessions, &a->issuer);
+    pt_err rc = capfd_issuer_hsmd(c->hsmd_socket, c->issuer_label, c->hsmd_timeout_ms, &a->issuer);
     a->ctx.issuer = a->issuer;
     if (rc == PT_OK)
         rc = capfd_issuer_cert(a->issuer, &a->ctx.issuer_cert);

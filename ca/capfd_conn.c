@@ -120,6 +120,12 @@ static pt_err ssl_retry(capfd_conn *c, int n, int64_t deadline, bool *closed, co
             return pt_fail(PT_ERR_IO, "%s: %s", what, strerror(errno));
         return pt_fail(PT_ERR_IO, "the peer closed the connection");
     default:
+        /* OpenSSL 3 reports a peer that closed without close_notify this way. */
+        if (ERR_GET_REASON(ERR_peek_error()) == SSL_R_UNEXPECTED_EOF_WHILE_READING) {
+            ERR_clear_error();
+            *closed = true;
+            return pt_fail(PT_ERR_IO, "the peer closed the connection");
+        }
         return pt_fail_openssl(PT_ERR_IO, "%s", what);
     }
 }

@@ -1,6 +1,5 @@
 #include "capfd_issuer.h"
 
-#include <pthread.h>
 #include <string.h>
 
 #include <openssl/crypto.h>
@@ -48,100 +47,65 @@ void capfd_issuer_free(capfd_issuer *is)
 
 /* ---- hsmd ----------------------------------------------------------------- */
 
-typedef struct hsmd_pool {
-    pthread_mutex_t lock;
+/*
+ * One connection per request. A connection kept open across requests would
+ * fail the first request after hsmd restarts (and retrying an ISSUE whose
+ * answer was lost could sign twice); connecting to a Unix socket costs far
+ * less than the signature.
+ */
+typedef struct hsmd_issuer {
     char *socket_path;
     char *label;
     int timeout_ms;
-    hsm_client **idle;
-    unsigned n_idle;
-    unsigned max_idle;
-} hsmd_pool;
+} hsmd_issuer;
 
-static void pool_free(void *impl)
+static void hsmd_free(void *impl)
 {
-    hsmd_pool *p = impl;
-    if (p == NULL)
+    hsmd_issuer *h = impl;
+    if (h == NULL)
         return;
-    for (unsigned i = 0; i < p->n_idle; i++)
-        hsm_client_close(p->idle[i]);
-    OPENSSL_free(p->idle);
-    OPENSSL_free(p->socket_path);
-    OPENSSL_free(p->label);
-    pthread_mutex_destroy(&p->lock);
-    OPENSSL_free(p);
-}
-
-/* An idle connection, or a new one. */
-static pt_err pool_take(hsmd_pool *p, hsm_client **c)
-{
-    *c = NULL;
-    pthread_mutex_lock(&p->lock);
-    if (p->n_idle > 0)
-        *c = p->idle[--p->n_idle];
-    pthread_mutex_unlock(&p->lock);
-    if (*c != NULL)
-        return PT_OK;
-    return hsm_client_connect(p->socket_path, p->timeout_ms, c);
-}
-
-/* Keep a connection that worked for the next request, or close it. */
-static void pool_give(hsmd_pool *p, hsm_client *c, pt_err rc)
-{
-    if (rc == PT_OK) {
-        pthread_mutex_lock(&p->lock);
-        if (p->n_idle < p->max_idle) {
-            p->idle[p->n_idle++] = c;
-            c = NULL;
-        }
-        pthread_mutex_unlock(&p->lock);
-    }
-    /* After a failure the connection may be unusable (hsm_client.h): start afresh. */
-    hsm_client_close(c);
+    OPENSSL_free(h->socket_path);
+    OPENSSL_free(h->label);
+    OPENSSL_free(h);
 }
 
 static pt_err hsmd_issue(void *impl, const uint8_t *tbs, size_t tbs_len, X509 **cert)
 {
-    hsmd_pool *p = impl;
+    hsmd_issuer *h = impl;
     hsm_client *c = NULL;
-    pt_err rc = pool_take(p, &c);
-    if (rc == PT_OK) {
-        rc = hsm_client_issue(c, p->label, tbs, tbs_len, cert);
-        pool_give(p, c, rc);
-    }
-    return rc == PT_OK ? rc : pt_err_context(rc, "hsmd (key %s)", p->label);
+    pt_err rc = hsm_client_connect(h->socket_path, h->timeout_ms, &c);
+    if (rc == PT_OK)
+        rc = hsm_client_issue(c, h->label, tbs, tbs_len, cert);
+    hsm_client_close(c);
+    return rc == PT_OK ? rc : pt_err_context(rc, "hsmd (key %s)", h->label);
 }
 
 static pt_err hsmd_cert(void *impl, X509 **cert)
 {
-    hsmd_pool *p = impl;
+    hsmd_issuer *h = impl;
     hsm_client *c = NULL;
-    pt_err rc = pool_take(p, &c);
-    if (rc == PT_OK) {
-        rc = hsm_client_cert(c, p->label, cert);
-        pool_give(p, c, rc);
-    }
-    return rc == PT_OK ? rc : pt_err_context(rc, "hsmd (key %s)", p->label);
+    pt_err rc = hsm_client_connect(h->socket_path, h->timeout_ms, &c);
+    if (rc == PT_OK)
+        rc = hsm_client_cert(c, h->label, cert);
+    hsm_client_close(c);
+    return rc == PT_OK ? rc : pt_err_context(rc, "hsmd (key %s)", h->label);
 }
 
-static const capfd_issuer_ops hsmd_ops = {hsmd_issue, hsmd_cert, pool_free};
+static const capfd_issuer_ops hsmd_ops = {hsmd_issue, hsmd_cert, hsmd_free};
 
 pt_err capfd_issuer_hsmd(const char *socket_path, const char *label, int timeout_ms,
-                         unsigned max_idle, capfd_issuer **out)
+                         capfd_issuer **out)
 {
     *out = NULL;
-    hsmd_pool *p = OPENSSL_zalloc(sizeof *p);
-    if (p == NULL)
+    hsmd_issuer *h = OPENSSL_zalloc(sizeof *h);
+    if (h == NULL)
         return pt_fail(PT_ERR_NOMEM, "out of memory");
-    pthread_mutex_init(&p->lock, NULL);
-    p->socket_path = OPENSSL_strdup(socket_path);
-    p->label = OPENSSL_strdup(label);
-    p->timeout_ms = timeout_ms;
-    p->max_idle = max_idle > 0 ? max_idle : 1;
-    p->idle = OPENSSL_zalloc(sizeof *p->idle * p->max_idle);
-    if (p->socket_path == NULL || p->label == NULL || p->idle == NULL) {
-        pool_free(p);
+    h->socket_path = OPENSSL_strdup(socket_path);
+    h->label = OPENSSL_strdup(label);
+    h->timeout_ms = timeout_ms;
+    if (h->socket_path == NULL || h->label == NULL) {
+        hsmd_free(h);
         return pt_fail(PT_ERR_NOMEM, "out of memory");
     }
-    return capfd_issuer_new(&hsmd_ops, p, out);
+    return capfd_issuer_new(&hsmd_ops, h, out);
 }

@@ -32,12 +32,10 @@ pt_err capfd_issuer_cert(capfd_issuer *is, X509 **cert);
 void capfd_issuer_free(capfd_issuer *is);
 
 /*
- * hsmd at socket_path, key label: a small pool of connections shared by the
- * sessions (at most max_idle kept open between requests). A connection that
- * failed is closed and the next request connects again, so capfd carries on
- * when hsmd restarts.
+ * hsmd at socket_path, key label. Each request has a connection of its own,
+ * so capfd carries on when hsmd restarts; timeout_ms bounds each request.
  */
 pt_err capfd_issuer_hsmd(const char *socket_path, const char *label, int timeout_ms,
-                         unsigned max_idle, capfd_issuer **out);
+                         capfd_issuer **out);
 
 #endif
