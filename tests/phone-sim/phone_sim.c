@@ -1,6 +1,8 @@
 #include "phone_sim.h"
 
 #include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdarg.h>
 #include <pthread.h>
 #include <string.h>
@@ -160,6 +162,10 @@ static pt_err tcp_connect(const char *host, const char *port, int *fd)
         rc = pt_fail_errno("socket");
     else if (connect(*fd, ai->ai_addr, ai->ai_addrlen) != 0)
         rc = pt_fail_errno("cannot connect to %s:%s", host, port);
+    int one = 1;
+    /* Each message goes out at once (REQUEST_IN_PROGRESS is followed by the key). */
+    if (rc == PT_OK)
+        (void)setsockopt(*fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     freeaddrinfo(ai);
     if (rc != PT_OK && *fd >= 0) {
         close(*fd);
