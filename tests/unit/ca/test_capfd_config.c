@@ -201,12 +201,48 @@ static void test_load(void **state)
     capfd_config_free(&c);
 }
 
+/* The documented example is a valid configuration with the documented defaults. */
+static void test_example(void **state)
+{
+    (void)state;
+    const char *src = getenv("PT_SOURCE_ROOT");
+    if (src == NULL)
+        skip();
+    char path[1024];
+    snprintf(path, sizeof path, "%s/ca/capfd.conf.example", src);
+    capfd_config c, d;
+    assert_int_equal(capfd_config_defaults(&c), PT_OK);
+    assert_int_equal(capfd_config_defaults(&d), PT_OK);
+    assert_int_equal(capfd_config_load(path, &c), PT_OK);
+    assert_int_equal(c.port, d.port);
+    assert_string_equal(c.listen, d.listen);
+    assert_string_equal(c.tls_ciphers, d.tls_ciphers);
+    assert_string_equal(c.hsmd_socket, d.hsmd_socket);
+    assert_string_equal(c.issuer_label, d.issuer_label);
+    assert_int_equal(c.hsmd_timeout_ms, d.hsmd_timeout_ms);
+    assert_string_equal(c.store_url, d.store_url);
+    assert_int_equal(c.check_validity, d.check_validity);
+    assert_int_equal(c.max_auth_failures, d.max_auth_failures);
+    assert_int_equal(c.max_sessions, d.max_sessions);
+    assert_int_equal(c.io_timeout_ms, d.io_timeout_ms);
+    assert_int_equal(c.session_timeout_ms, d.session_timeout_ms);
+    assert_int_equal(c.at_limit, d.at_limit);
+    assert_int_equal(c.retry_later.n, d.retry_later.n);
+    assert_int_equal(c.validity_years, d.validity_years);
+    assert_memory_equal(&c.default_key, &d.default_key, sizeof c.default_key);
+    assert_int_equal(c.keygen_timeout_ms, d.keygen_timeout_ms);
+    assert_int_equal(c.keygen_attempts, d.keygen_attempts);
+    assert_int_equal(c.tls_min_version, d.tls_min_version);
+    capfd_config_free(&c);
+    capfd_config_free(&d);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_defaults),    cmocka_unit_test(test_durations),
         cmocka_unit_test(test_retry_later), cmocka_unit_test(test_set),
-        cmocka_unit_test(test_load),
+        cmocka_unit_test(test_load),        cmocka_unit_test(test_example),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
