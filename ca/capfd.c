@@ -293,8 +293,7 @@ static int issue_tls_cert(capfd_app *a, const char *name, const char *new_key)
         if (chain == NULL) {
             rc = pt_fail(PT_ERR_NOMEM, "out of memory");
         } else {
-            memcpy(chain, pem, l1);
-            memcpy(chain + l1, ca_pem, l2 + 1);
+            snprintf(chain, l1 + l2 + 1, "%s%s", pem, ca_pem);
             rc = pt_file_write_atomic(c->tls_cert, chain, l1 + l2, 0644);
             OPENSSL_free(chain);
         }

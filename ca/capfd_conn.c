@@ -27,39 +27,40 @@ int64_t capfd_now_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-static pt_err conn_new(int fd, capfd_conn **out)
+/* A connection over fd (closed on failure, with the reason recorded), or NULL. */
+static capfd_conn *conn_new(int fd)
 {
-    *out = NULL;
     int flags = fcntl(fd, F_GETFL);
     if (flags < 0 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) != 0) {
-        pt_err rc = pt_fail_errno("cannot make the connection non-blocking");
+        pt_fail_errno("cannot make the connection non-blocking");
         close(fd);
-        return rc;
+        return NULL;
     }
     capfd_conn *c = OPENSSL_zalloc(sizeof *c);
     if (c == NULL) {
+        pt_fail(PT_ERR_NOMEM, "out of memory");
         close(fd);
-        return pt_fail(PT_ERR_NOMEM, "out of memory");
+        return NULL;
     }
     c->fd = fd;
-    *out = c;
-    return PT_OK;
+    return c;
 }
 
 pt_err capfd_conn_plain(int fd, capfd_conn **out)
 {
-    pt_err rc = conn_new(fd, out);
-    if (rc == PT_OK)
-        (*out)->handshaken = true;
-    return rc;
+    *out = conn_new(fd);
+    if (*out == NULL)
+        return PT_ERR_IO;
+    (*out)->handshaken = true;
+    return PT_OK;
 }
 
 pt_err capfd_conn_tls(SSL_CTX *ctx, int fd, bool server, capfd_conn **out)
 {
-    pt_err rc = conn_new(fd, out);
-    if (rc != PT_OK)
-        return rc;
-    capfd_conn *c = *out;
+    pt_err rc = PT_OK;
+    capfd_conn *c = *out = conn_new(fd);
+    if (c == NULL)
+        return PT_ERR_IO;
     c->server = server;
     c->ssl = SSL_new(ctx);
     if (c->ssl == NULL || SSL_set_fd(c->ssl, fd) != 1) {

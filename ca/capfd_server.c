@@ -110,6 +110,7 @@ pt_err capfd_server_new(const capfd_ctx *ctx, SSL_CTX *tls, capfd_server **out)
     freeaddrinfo(ai);
     srv->listen_fd = fd;
     struct sockaddr_storage sa;
+    memset(&sa, 0, sizeof sa);
     socklen_t sl = sizeof sa;
     if (rc == PT_OK && getsockname(fd, (struct sockaddr *)&sa, &sl) != 0)
         rc = pt_fail_errno("getsockname");
@@ -291,6 +292,7 @@ pt_err capfd_server_run(capfd_server *srv)
         if ((p[0].revents & POLLIN) == 0)
             continue;
         struct sockaddr_storage sa;
+        memset(&sa, 0, sizeof sa);
         socklen_t sl = sizeof sa;
         int fd = accept4(srv->listen_fd, (struct sockaddr *)&sa, &sl, SOCK_CLOEXEC);
         if (fd < 0) {

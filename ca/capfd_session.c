@@ -655,7 +655,7 @@ void capfd_session_log(uint32_t sid, const char *peer, const capfd_session_resul
 {
     char reason[sizeof res->reason];
     size_t i = 0;
-    for (; res->reason[i] != '\0' && i < sizeof reason - 1; i++) {
+    for (; i < sizeof reason - 1 && res->reason[i] != '\0'; i++) {
         char ch = res->reason[i];
         reason[i] = (ch == '"' || (unsigned char)ch < 0x20) ? '\'' : ch;
     }

@@ -105,7 +105,8 @@ static void answer(int fd, const hsmd_request *req)
 
 static void *serve(void *arg)
 {
-    int fd = (int)(intptr_t)arg;
+    int fd = *(int *)arg;
+    free(arg);
     for (;;) {
         uint8_t *body = NULL;
         size_t len = 0;
@@ -156,9 +157,14 @@ int main(int argc, char **argv)
         if (fd < 0)
             continue;
         pthread_t th;
-        if (pthread_create(&th, NULL, serve, (void *)(intptr_t)fd) == 0)
+        int *arg = malloc(sizeof *arg);
+        if (arg != NULL)
+            *arg = fd;
+        if (arg != NULL && pthread_create(&th, NULL, serve, arg) == 0) {
             pthread_detach(th);
-        else
+        } else {
+            free(arg);
             close(fd);
+        }
     }
 }

@@ -99,11 +99,9 @@ static void test_retry_later(void **state)
     assert_int_equal(capfd_retry_later_parse("14=u8:1", &r), PT_ERR_USAGE); /* undefined tag */
     assert_int_equal(capfd_retry_later_parse("RETRY_DELAY=i16:1", &r), PT_ERR_USAGE);
     char many[512] = "";
-    for (int i = 1; i <= 9; i++) {
-        char one[32];
-        snprintf(one, sizeof one, "%d=hex:00 ", i);
-        strcat(many, one);
-    }
+    size_t used = 0;
+    for (int i = 1; i <= 9; i++)
+        used += (size_t)snprintf(many + used, sizeof many - used, "%d=hex:00 ", i);
     assert_int_equal(capfd_retry_later_parse(many, &r), PT_ERR_LIMIT); /* 9 > 8 elements */
 }
 
