@@ -187,3 +187,71 @@ out:
     EVP_MD_CTX_free(mctx);
     return rc;
 }
+
+/* Read one element with the expected tag into contents (NULL: skip it). */
+static pt_err der_expect(pt_reader *r, uint8_t want, pt_reader *contents, const char *what)
+{
+    pt_reader ignored;
+    uint8_t tag = 0;
+    pt_err rc = pt_der_read(r, &tag, contents ? contents : &ignored, NULL, NULL);
+    if (rc != PT_OK)
+        return pt_err_context(rc, "%s", what);
+    if (tag != want)
+        return pt_fail(PT_ERR_FORMAT, "%s: DER tag 0x%02x where 0x%02x belongs", what, tag, want);
+    return PT_OK;
+}
+
+pt_err pt_der_cert_check(const uint8_t *der, size_t len, pt_der_key_type *key)
+{
+    static const uint8_t rsa_oid[] = {0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x01};
+    static const uint8_t ec_oid[] = {0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01};
+    pt_reader r, cert, tbs, spki, alg, oid;
+    uint8_t tag = 0;
+    *key = PT_DER_KEY_OTHER;
+    pt_reader_init(&r, der, len);
+    pt_err rc = der_expect(&r, 0x30, &cert, "certificate");
+    if (rc == PT_OK && !pt_reader_done(&r))
+        rc = pt_fail(PT_ERR_FORMAT, "certificate: bytes after the certificate");
+    if (rc == PT_OK)
+        rc = der_expect(&cert, 0x30, &tbs, "certificate: tbsCertificate");
+    if (rc == PT_OK)
+        rc = der_expect(&cert, 0x30, NULL, "certificate: signatureAlgorithm");
+    if (rc == PT_OK)
+        rc = der_expect(&cert, 0x03, NULL, "certificate: signatureValue");
+    if (rc == PT_OK && !pt_reader_done(&cert))
+        rc = pt_fail(PT_ERR_FORMAT, "certificate: more than three elements");
+    if (rc != PT_OK)
+        return rc;
+    /* TBSCertificate: [0] version (optional), serial, signature, issuer, validity, subject, spki.
+     */
+    if (pt_reader_peek_u8(&tbs, &tag) && tag == 0xa0)
+        rc = der_expect(&tbs, 0xa0, NULL, "certificate: version");
+    static const struct {
+        uint8_t tag;
+        const char *name;
+    } fields[] = {{0x02, "serialNumber"},
+                  {0x30, "signature"},
+                  {0x30, "issuer"},
+                  {0x30, "validity"},
+                  {0x30, "subject"}};
+    for (size_t i = 0; rc == PT_OK && i < sizeof fields / sizeof fields[0]; i++)
+        rc = der_expect(&tbs, fields[i].tag, NULL, fields[i].name);
+    if (rc == PT_OK)
+        rc = der_expect(&tbs, 0x30, &spki, "subjectPublicKeyInfo");
+    if (rc == PT_OK)
+        rc = der_expect(&spki, 0x30, &alg, "subjectPublicKeyInfo algorithm");
+    if (rc == PT_OK)
+        rc = der_expect(&spki, 0x03, NULL, "subjectPublicKey");
+    if (rc == PT_OK)
+        rc = der_expect(&alg, 0x06, &oid, "subjectPublicKeyInfo algorithm OID");
+    if (rc != PT_OK)
+        return pt_err_context(rc, "not a DER X.509 certificate");
+    size_t n = pt_reader_remaining(&oid);
+    const uint8_t *p = NULL;
+    pt_reader_bytes(&oid, n, &p);
+    if (n == sizeof rsa_oid && memcmp(p, rsa_oid, n) == 0)
+        *key = PT_DER_KEY_RSA;
+    else if (n == sizeof ec_oid && memcmp(p, ec_oid, n) == 0)
+        *key = PT_DER_KEY_EC;
+    return PT_OK;
+}

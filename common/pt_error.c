@@ -71,7 +71,10 @@ const char *pt_err_name(pt_err code)
 
 pt_err pt_failv(pt_err code, const char *fmt, va_list ap)
 {
-    vsnprintf(err_detail, sizeof err_detail, fmt, ap);
+    /* Format aside first: an argument may be pt_err_message() itself. */
+    char text[PT_ERR_DETAIL_MAX];
+    vsnprintf(text, sizeof text, fmt, ap);
+    memcpy(err_detail, text, sizeof err_detail);
     return code;
 }
 

@@ -27,7 +27,17 @@ enum {
     CTL_OPT_NEW_PIN_FD,
     CTL_OPT_ALLOW_FINAL_TRY,
     CTL_OPT_JSON,
+    CTL_OPT_FIRST_COMMAND_OPT, /* commands number their own long options from here */
 };
+
+/* The shared options in a getopt_long table (the last entry is --help). */
+#define CTL_COMMON_LONGOPTS                                                                        \
+    {"module", required_argument, NULL, CTL_OPT_MODULE},                                           \
+        {"pin-fd", required_argument, NULL, CTL_OPT_PIN_FD},                                       \
+        {"allow-final-try", no_argument, NULL, CTL_OPT_ALLOW_FINAL_TRY},                           \
+    {                                                                                              \
+        "help", no_argument, NULL, 'h'                                                             \
+    }
 
 /* Handle one of the shared options; returns false when opt is not one of them. */
 bool ctl_common_opt(ctl_common_opts *o, int opt, const char *arg, int *exit_code);
@@ -41,5 +51,10 @@ pt_err ctl_login_opts(const ctl_common_opts *o, const char *uri_pin_source,
                       token_pin_source *storage, token_login_opts *out);
 
 int ctl_cmd_token(int argc, char **argv);
+int ctl_cmd_create(int argc, char **argv);
+int ctl_cmd_update(int argc, char **argv);
+int ctl_cmd_show(int argc, char **argv);
+int ctl_cmd_verify(int argc, char **argv);
+int ctl_cmd_itl(int argc, char **argv);
 
 #endif

@@ -18,14 +18,6 @@
 #include "module.h"
 #include "token.h"
 
-#define CTL_COMMON_LONGOPTS                                                                        \
-    {"module", required_argument, NULL, CTL_OPT_MODULE},                                           \
-        {"pin-fd", required_argument, NULL, CTL_OPT_PIN_FD},                                       \
-        {"allow-final-try", no_argument, NULL, CTL_OPT_ALLOW_FINAL_TRY},                           \
-    {                                                                                              \
-        "help", no_argument, NULL, 'h'                                                             \
-    }
-
 static void token_usage(FILE *out)
 {
     fprintf(out,

@@ -1,6 +1,7 @@
 #include "module.h"
 
 #include <dlfcn.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -44,7 +45,56 @@ static pt_err module_bind_functions(token_module *m)
     if (rv != CKR_OK || m->fl == NULL)
         return token_ckr_fail(rv ? rv : CKR_GENERAL_ERROR, "C_GetFunctionList",
                               "loading the PKCS#11 module");
+    /*
+     * Most modules hand every caller the same, already initialised function
+     * list; p11-kit's proxy hands out a new instance per call, which we must
+     * initialise (and later finalize) ourselves.
+     */
+    CK_C_INITIALIZE_ARGS args;
+    memset(&args, 0, sizeof args);
+    args.flags = CKF_OS_LOCKING_OK;
+    rv = m->fl->C_Initialize(&args);
+    if (rv == CKR_OK)
+        m->fl_initialised_here = true;
+    else if (rv != CKR_CRYPTOKI_ALREADY_INITIALIZED)
+        return token_ckr_fail(rv, "C_Initialize", "initialising the PKCS#11 module");
     return PT_OK;
+}
+
+pt_err token_module_raw_slots(token_module *m, CK_SLOT_ID *slots, CK_ULONG max, CK_ULONG *n)
+{
+    *n = max;
+    CK_RV rv = m->fl->C_GetSlotList(CK_TRUE, slots, n);
+    if (rv == CKR_BUFFER_TOO_SMALL) {
+        *n = 0;
+        return pt_fail(PT_ERR_LIMIT, "the module has more than %lu tokens", (unsigned long)max);
+    }
+    if (rv != CKR_OK) {
+        *n = 0;
+        return token_ckr_fail(rv, "C_GetSlotList", "listing the slots of the module");
+    }
+    return PT_OK;
+}
+
+/* libp11's token fields are trimmed copies of the CK_TOKEN_INFO fields. */
+static bool field_equal(const char *trimmed, const unsigned char *padded, size_t len)
+{
+    char buf[65];
+    token_field_copy(buf, sizeof buf, padded, len);
+    return trimmed != NULL && strcmp(trimmed, buf) == 0;
+}
+
+PKCS11_SLOT *token_module_libp11_slot(token_module *m, const CK_TOKEN_INFO *ti)
+{
+    for (unsigned i = 0; i < m->nslots; i++) {
+        const PKCS11_TOKEN *tok = m->slots[i].token;
+        if (tok != NULL && field_equal(tok->serialnr, ti->serialNumber, sizeof ti->serialNumber) &&
+            field_equal(tok->label, ti->label, sizeof ti->label) &&
+            field_equal(tok->manufacturer, ti->manufacturerID, sizeof ti->manufacturerID) &&
+            field_equal(tok->model, ti->model, sizeof ti->model))
+            return &m->slots[i];
+    }
+    return NULL;
 }
 
 pt_err token_module_open(const char *path, token_module **out)
@@ -96,6 +146,8 @@ void token_module_close(token_module *m)
 {
     if (m == NULL)
         return;
+    if (m->fl != NULL && m->fl_initialised_here)
+        (void)m->fl->C_Finalize(NULL);
     if (m->ctx != NULL) {
         if (m->slots != NULL)
             PKCS11_release_all_slots(m->ctx, m->slots, m->nslots);

@@ -79,25 +79,28 @@ pt_err token_info_read(token_module *m, CK_SLOT_ID slot_id, token_info *info)
     return rc;
 }
 
+enum { TOKEN_MAX_SLOTS = 256 };
+
 pt_err token_list(token_module *m, token_info **out, size_t *n)
 {
     *out = NULL;
     *n = 0;
-    token_info *list = OPENSSL_zalloc(sizeof *list * (m->nslots ? m->nslots : 1));
+    CK_SLOT_ID slots[TOKEN_MAX_SLOTS];
+    CK_ULONG count = 0;
+    pt_err rc = token_module_raw_slots(m, slots, TOKEN_MAX_SLOTS, &count);
+    if (rc != PT_OK)
+        return rc;
+    token_info *list = OPENSSL_zalloc(sizeof *list * (count ? count : 1));
     if (list == NULL)
         return pt_fail(PT_ERR_NOMEM, "out of memory");
-    size_t count = 0;
-    for (unsigned i = 0; i < m->nslots; i++) {
-        if (m->slots[i].token == NULL)
-            continue;
-        CK_SLOT_ID id = PKCS11_get_slotid_from_slot(&m->slots[i]);
-        /* A token pulled out since the slots were enumerated is simply not listed. */
-        if (token_info_read(m, id, &list[count]) == PT_OK)
-            count++;
-    }
+    size_t used = 0;
+    for (CK_ULONG i = 0; i < count; i++)
+        /* A token pulled out since the slots were listed is simply not listed. */
+        if (token_info_read(m, slots[i], &list[used]) == PT_OK)
+            used++;
     pt_err_clear();
     *out = list;
-    *n = count;
+    *n = used;
     return PT_OK;
 }
 
@@ -111,42 +114,43 @@ const char *token_describe(const token *t, char *buf, size_t len)
 static void describe_candidates(token_module *m, char *buf, size_t len)
 {
     size_t used = 0;
+    token_info *infos = NULL;
+    size_t n = 0;
     buf[0] = '\0';
-    for (unsigned i = 0; i < m->nslots && used + 1 < len; i++) {
-        if (m->slots[i].token == NULL || !m->slots[i].token->initialized)
+    if (token_list(m, &infos, &n) != PT_OK)
+        return;
+    for (size_t i = 0; i < n && used + 1 < len; i++) {
+        if (!infos[i].initialized)
             continue;
-        token_info info;
-        if (token_info_read(m, PKCS11_get_slotid_from_slot(&m->slots[i]), &info) != PT_OK)
-            continue;
-        int w = snprintf(buf + used, len - used, "%s'%s' serial %s", used ? ", " : "", info.label,
-                         info.serial);
+        int w = snprintf(buf + used, len - used, "%s'%s' serial %s", used ? ", " : "",
+                         infos[i].label, infos[i].serial);
         if (w < 0)
             break;
         used += (size_t)w;
     }
-    pt_err_clear();
+    OPENSSL_free(infos);
 }
 
 pt_err token_select(token_module *m, const token_uri *uri, token **out)
 {
     *out = NULL;
-    PKCS11_SLOT *found = NULL;
+    CK_SLOT_ID slots[TOKEN_MAX_SLOTS];
+    CK_ULONG count = 0;
+    pt_err rc = token_module_raw_slots(m, slots, TOKEN_MAX_SLOTS, &count);
+    if (rc != PT_OK)
+        return rc;
+    CK_TOKEN_INFO found_ti;
     token_info found_info;
     unsigned matches = 0;
-    for (unsigned i = 0; i < m->nslots; i++) {
-        if (m->slots[i].token == NULL)
-            continue;
-        CK_SLOT_ID id = PKCS11_get_slotid_from_slot(&m->slots[i]);
+    for (CK_ULONG i = 0; i < count; i++) {
         CK_TOKEN_INFO ti;
-        if (read_ck_token_info(m, id, &ti) != PT_OK)
+        if (read_ck_token_info(m, slots[i], &ti) != PT_OK)
             continue;
-        if (!(ti.flags & CKF_TOKEN_INITIALIZED))
-            continue;
-        if (!token_uri_matches_token(uri, &ti, id))
+        if (!(ti.flags & CKF_TOKEN_INITIALIZED) || !token_uri_matches_token(uri, &ti, slots[i]))
             continue;
         matches++;
-        found = &m->slots[i];
-        info_from_ck(&ti, id, &found_info);
+        found_ti = ti;
+        info_from_ck(&ti, slots[i], &found_info);
     }
     pt_err_clear();
     char what[1024];
@@ -161,11 +165,17 @@ pt_err token_select(token_module *m, const token_uri *uri, token **out)
                        "%u tokens match %s: %s; add token= or serial= to the URI to choose one",
                        matches, token_uri_text(uri), what);
     }
+    PKCS11_SLOT *slot = token_module_libp11_slot(m, &found_ti);
+    if (slot == NULL)
+        return pt_fail(PT_ERR_NOT_FOUND,
+                       "token '%s' (serial %s) appeared while the module was being opened; run "
+                       "the command again",
+                       found_info.label, found_info.serial);
     token *t = OPENSSL_zalloc(sizeof *t);
     if (t == NULL)
         return pt_fail(PT_ERR_NOMEM, "out of memory");
     t->module = m;
-    t->slot = found;
+    t->slot = slot;
     t->slot_id = found_info.slot_id;
     t->info = found_info;
     *out = t;

@@ -14,9 +14,10 @@
 struct token_module {
     char *path;
     PKCS11_CTX *ctx;
-    void *dl;                /* our reference to the library libp11 loaded */
-    CK_FUNCTION_LIST_PTR fl; /* the same function list libp11 uses */
-    PKCS11_SLOT *slots;      /* enumerated once, when the module is opened */
+    void *dl;                 /* our reference to the library libp11 loaded */
+    CK_FUNCTION_LIST_PTR fl;  /* our function list (p11-kit's proxy gives each caller its own) */
+    bool fl_initialised_here; /* we called C_Initialize on fl, so we finalize it */
+    PKCS11_SLOT *slots;       /* libp11's slots, enumerated once, when the module is opened */
     unsigned int nslots;
 };
 
@@ -31,8 +32,18 @@ struct token {
     bool gone; /* removed or failed: libp11 must not touch it again */
 };
 
-/* Fill info from a fresh C_GetTokenInfo of slot_id. */
+/* Fill info from a fresh C_GetTokenInfo of slot_id (a slot id of m->fl). */
 pt_err token_info_read(token_module *m, CK_SLOT_ID slot_id, token_info *info);
+
+/*
+ * The slots of m->fl that hold a token (C_GetSlotList), at most max; *n is
+ * how many. Slot ids of m->fl may differ from libp11's (p11-kit's proxy
+ * numbers each instance's slots itself): never mix the two.
+ */
+pt_err token_module_raw_slots(token_module *m, CK_SLOT_ID *slots, CK_ULONG max, CK_ULONG *n);
+
+/* libp11's slot holding the token described by ti, or NULL. */
+PKCS11_SLOT *token_module_libp11_slot(token_module *m, const CK_TOKEN_INFO *ti);
 
 /*
  * Check that t is still present and working before handing it to libp11

@@ -269,6 +269,47 @@ static void test_der_length_forms(void **state)
     assert_int_equal(pt_der_read(&r, &tag, &c, NULL, NULL), PT_ERR_FORMAT); /* 128 bytes missing */
 }
 
+/* The structural certificate check against certificates OpenSSL made. */
+static void test_der_cert_check(void **state)
+{
+    (void)state;
+    EVP_PKEY *keys[3] = {EVP_RSA_gen(1024), EVP_EC_gen("P-256"),
+                         EVP_PKEY_Q_keygen(NULL, NULL, "ED25519")};
+    const pt_der_key_type want[3] = {PT_DER_KEY_RSA, PT_DER_KEY_EC, PT_DER_KEY_OTHER};
+    for (int i = 0; i < 3; i++) {
+        X509 *x = X509_new();
+        X509_NAME *n = NULL;
+        assert_int_equal(pt_name_parse("CN=check", &n), PT_OK);
+        X509_set_version(x, X509_VERSION_3);
+        ASN1_INTEGER_set(X509_get_serialNumber(x), 7);
+        X509_set_subject_name(x, n);
+        X509_set_issuer_name(x, n);
+        X509_gmtime_adj(X509_getm_notBefore(x), 0);
+        X509_gmtime_adj(X509_getm_notAfter(x), 60);
+        X509_set_pubkey(x, keys[i]);
+        assert_true(X509_sign(x, keys[i], i == 2 ? NULL : EVP_sha256()) > 0);
+        uint8_t *der = NULL;
+        int len = i2d_X509(x, &der);
+        pt_der_key_type kt;
+        assert_int_equal(pt_der_cert_check(der, (size_t)len, &kt), PT_OK);
+        assert_int_equal(kt, want[i]);
+        for (int cut = 0; cut < len; cut++)
+            assert_int_equal(pt_der_cert_check(der, (size_t)cut, &kt), PT_ERR_FORMAT);
+        uint8_t *more = OPENSSL_malloc((size_t)len + 1);
+        memcpy(more, der, (size_t)len);
+        more[len] = 0;
+        assert_int_equal(pt_der_cert_check(more, (size_t)len + 1, &kt), PT_ERR_FORMAT);
+        OPENSSL_free(more);
+        OPENSSL_free(der);
+        X509_NAME_free(n);
+        X509_free(x);
+        EVP_PKEY_free(keys[i]);
+    }
+    const uint8_t empty_seq[] = {0x30, 0x00};
+    pt_der_key_type kt;
+    assert_int_equal(pt_der_cert_check(empty_seq, sizeof empty_seq, &kt), PT_ERR_FORMAT);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -281,6 +322,7 @@ int main(void)
         cmocka_unit_test(test_time_parse),
         cmocka_unit_test(test_der_tbs_round_trip),
         cmocka_unit_test(test_der_length_forms),
+        cmocka_unit_test(test_der_cert_check),
     };
     return cmocka_run_group_tests(tests, setup_tmpdir, remove_tmpdir);
 }

@@ -192,6 +192,13 @@ static void public_key_expect(EVP_PKEY *key, size_t want_len, const uint8_t *pre
     assert_memory_equal(out, prefix, prefix_len);
     assert_int_equal(ASN1_STRING_length(bits), want_len);
     assert_memory_equal(out, ASN1_STRING_get0_data(bits), len);
+    /* The fast path from the certificate gives the very same bytes. */
+    uint8_t *fast = NULL;
+    size_t fast_len = 0;
+    assert_int_equal(tlv_cert_public_key_encode(cert, &fast, &fast_len), PT_OK);
+    assert_int_equal(fast_len, len);
+    assert_memory_equal(fast, out, len);
+    OPENSSL_free(fast);
     OPENSSL_free(out);
     X509_free(cert);
 }
@@ -237,6 +244,11 @@ static void test_public_key_ec_compressed(void **state)
     uint8_t *out = NULL;
     size_t len = 0;
     assert_int_equal(tlv_public_key_encode(X509_get0_pubkey(back), &out, &len), PT_OK);
+    assert_int_equal(len, 65);
+    assert_memory_equal(out, full, 65);
+    OPENSSL_free(out);
+    /* From the certificate too: the compressed point is not copied but expanded. */
+    assert_int_equal(tlv_cert_public_key_encode(back, &out, &len), PT_OK);
     assert_int_equal(len, 65);
     assert_memory_equal(out, full, 65);
     OPENSSL_free(out);

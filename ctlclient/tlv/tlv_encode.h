@@ -42,6 +42,14 @@ pt_err tlv_serial_encode(const ASN1_INTEGER *serial, uint8_t **out, size_t *len)
 pt_err tlv_public_key_encode(EVP_PKEY *pkey, uint8_t **out, size_t *len);
 
 /*
+ * The same bytes for the key of certificate x, copied from its
+ * subjectPublicKey when they are already in the §7.4.3 form (an RSA key's
+ * DER RSAPublicKey; an EC key's uncompressed point), which spares OpenSSL
+ * 3.0's encoder (~60 µs a key); otherwise as tlv_public_key_encode.
+ */
+pt_err tlv_cert_public_key_encode(X509 *x, uint8_t **out, size_t *len);
+
+/*
  * §7.4.4: the certificate's signatureValue BIT STRING without its
  * unused-bits octet (the RSA signature, or the DER Ecdsa-Sig-Value).
  */

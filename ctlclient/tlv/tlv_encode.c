@@ -1,5 +1,7 @@
 #include "tlv_encode.h"
 
+#include "der.h"
+
 #include <string.h>
 
 #include <openssl/bn.h>
@@ -225,6 +227,61 @@ pt_err tlv_public_key_encode(EVP_PKEY *pkey, uint8_t **out, size_t *len)
         return pt_fail(PT_ERR_UNSUPPORTED, "%s keys cannot be written (only RSA and EC)",
                        OBJ_nid2sn(EVP_PKEY_get_base_id(pkey)));
     }
+}
+
+/* A DER INTEGER in minimal form (no redundant leading 00 or FF byte). */
+static bool der_integer_minimal(pt_reader *r)
+{
+    pt_reader v;
+    uint8_t tag = 0, b0 = 0, b1 = 0;
+    if (pt_der_read(r, &tag, &v, NULL, NULL) != PT_OK || tag != 0x02 ||
+        pt_reader_remaining(&v) == 0)
+        return false;
+    if (pt_reader_remaining(&v) == 1)
+        return true;
+    pt_reader_u8(&v, &b0);
+    pt_reader_u8(&v, &b1);
+    return !(b0 == 0x00 && b1 < 0x80) && !(b0 == 0xff && b1 >= 0x80);
+}
+
+/* Is an RSA subjectPublicKey exactly one DER RSAPublicKey { INTEGER, INTEGER }? */
+static bool rsa_bits_are_der(const uint8_t *p, size_t n)
+{
+    pt_reader r, seq;
+    uint8_t tag = 0;
+    pt_reader_init(&r, p, n);
+    pt_err_clear();
+    return pt_der_read(&r, &tag, &seq, NULL, NULL) == PT_OK && tag == 0x30 && pt_reader_done(&r) &&
+           der_integer_minimal(&seq) && der_integer_minimal(&seq) && pt_reader_done(&seq);
+}
+
+pt_err tlv_cert_public_key_encode(X509 *x, uint8_t **out, size_t *len)
+{
+    *out = NULL;
+    *len = 0;
+    EVP_PKEY *pkey = X509_get0_pubkey(x);
+    const ASN1_BIT_STRING *bits = X509_get0_pubkey_bitstr(x);
+    if (pkey == NULL || bits == NULL)
+        return pt_fail(PT_ERR_FORMAT, "certificate without a usable public key");
+    const uint8_t *p = ASN1_STRING_get0_data(bits);
+    size_t n = (size_t)ASN1_STRING_length(bits);
+    bool as_is = false;
+    if (EVP_PKEY_get_base_id(pkey) == EVP_PKEY_RSA) {
+        as_is = rsa_bits_are_der(p, n);
+    } else if (EVP_PKEY_get_base_id(pkey) == EVP_PKEY_EC) {
+        size_t field = 0;
+        as_is =
+            n > 0 && p[0] == 0x04 && ec_field_bytes(pkey, &field) == PT_OK && n == 1 + 2 * field;
+    }
+    if (!as_is)
+        return tlv_public_key_encode(pkey, out, len);
+    if (n > TLV_MAX_ELEMENT)
+        return pt_fail(PT_ERR_LIMIT, "public key does not fit an element");
+    *out = OPENSSL_memdup(p, n);
+    if (*out == NULL)
+        return pt_fail(PT_ERR_NOMEM, "out of memory");
+    *len = n;
+    return PT_OK;
 }
 
 pt_err tlv_cert_signature(const X509 *x, uint8_t **out, size_t *len)
