@@ -8,6 +8,8 @@ CAPFD=$PT_BUILD_ROOT/ca/capfd
 CAPFCTL=$PT_BUILD_ROOT/ca/capfctl
 PHONE_SIM=$PT_BUILD_ROOT/tests/phone-sim/phone-sim
 FAKE_HSMD=$PT_BUILD_ROOT/tests/integration/ca/fake-hsmd
+HSMD=$PT_BUILD_ROOT/hsm/hsmd
+HSMCTL=$PT_BUILD_ROOT/hsm/hsmctl
 HSMD_SOCK=$PT_TMP/hsmd.sock
 CA_DIR=$PT_TMP/ca
 KEYS=$PT_TMP/phone-keys
@@ -70,13 +72,54 @@ make_phone_keys() {
     done
 }
 
-# start_hsmd: hsmd for the CAPF CA in CA_DIR, listening on HSMD_SOCK.
+# The real hsmd when it is built, else fake-hsmd (the hsmd protocol over a local key).
+real_hsmd() { [ -x "$HSMD" ] && [ -n "$PT_SOFTHSM_MODULE" ] && [ -f "$PT_SOFTHSM_MODULE" ]; }
+
+# A private SoftHSM2 store, once per test.
+ensure_store() {
+    [ -n "${SOFTHSM2_CONF:-}" ] || pt_store_init
+}
+
+# capf_ca_make: the CAPF CA, CA_DIR/ca.pem. With hsmd: the key ceremony (hsmctl init) on a
+# SoftHSM2 token and hsmd's configuration; else an openssl CA for fake-hsmd.
+capf_ca_make() {
+    if ! real_hsmd; then
+        make_ca "$CA_DIR" "/CN=CAPF-1/O=Example/OU=VoIP/C=NZ"
+        return
+    fi
+    ensure_store
+    pt_add_token HSM >/dev/null || return 1
+    "$HSMCTL" init --token "pkcs11:token=HSM?pin-source=file:$PT_TMP/pin" \
+        --module "$PT_SOFTHSM_MODULE" --subject "CN=CAPF-1,O=Example,OU=VoIP,C=NZ" \
+        --out "$CA_DIR" >/dev/null || return 1
+    cp "$CA_DIR/CAPF.pem" "$CA_DIR/ca.pem"
+    cat >"$PT_TMP/hsmd.conf" <<EOF
+[hsmd]
+module = $PT_SOFTHSM_MODULE
+token = pkcs11:token=HSM?pin-source=file:$PT_TMP/pin
+socket = $HSMD_SOCK
+socket-mode = 0600
+audit-log = $PT_TMP/hsmd-audit.log
+
+[key CAPF]
+label = CAPF
+operation = issue
+allow-users = $(id -un)
+max-validity-days = 1827
+EOF
+}
+
+# start_hsmd: hsmd for the CAPF CA, listening on HSMD_SOCK.
 start_hsmd() {
     rm -f "$HSMD_SOCK"
-    "$FAKE_HSMD" "$HSMD_SOCK" CAPF "$CA_DIR/ca.pem" "$CA_DIR/ca.key" 2>>"$PT_TMP/hsmd.log" &
+    if real_hsmd; then
+        "$HSMD" --config "$PT_TMP/hsmd.conf" 2>>"$PT_TMP/hsmd.log" &
+    else
+        "$FAKE_HSMD" "$HSMD_SOCK" CAPF "$CA_DIR/ca.pem" "$CA_DIR/ca.key" 2>>"$PT_TMP/hsmd.log" &
+    fi
     HSMD_PID=$!
     PIDS+=("$HSMD_PID")
-    wait_for 10 test -S "$HSMD_SOCK"
+    wait_for 15 test -S "$HSMD_SOCK"
 }
 
 stop_hsmd() {
@@ -154,7 +197,7 @@ capfd_setup() {
     command -v openssl >/dev/null || skip_all "the openssl command is not installed"
     command -v sqlite3 >/dev/null || skip_all "the sqlite3 command is not installed"
     command -v jq >/dev/null || skip_all "jq is not installed"
-    make_ca "$CA_DIR" "/CN=CAPF-1/O=Example/OU=VoIP/C=NZ"
+    capf_ca_make || return 1
     MIC_CA=$PT_TMP/mic-ca
     make_ca "$MIC_CA" "/CN=Cisco Manufacturing CA SHA2/O=Cisco"
     mkdir -p "$PT_TMP/mic-trust"

@@ -145,7 +145,7 @@ wait "$LIMIT_PID"
 
 # --- a TLS key on a PKCS#11 token -----------------------------------------------------------
 if [ -n "$PT_SOFTHSM_MODULE" ] && [ -f "$PT_SOFTHSM_MODULE" ]; then
-    pt_store_init
+    ensure_store
     pt_enroll TLS "CN=capfd-token,O=Example"
     ok $? "a SoftHSM2 token with an RSA key"
     TOK_CONF=$PT_TMP/token.conf
