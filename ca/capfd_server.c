@@ -246,6 +246,11 @@ static void accepted(capfd_server *srv, int fd, const char *peer)
         room = false;
     }
     pthread_mutex_unlock(&srv->lock);
+    if (job == NULL) {
+        close(fd);
+        pt_log_error("session=%u peer=%s: out of memory; connection closed", sid, peer);
+        return;
+    }
     if (!room) {
         close(fd);
         OPENSSL_free(job);
