@@ -197,6 +197,11 @@ capfd_setup() {
     command -v openssl >/dev/null || skip_all "the openssl command is not installed"
     command -v sqlite3 >/dev/null || skip_all "the sqlite3 command is not installed"
     command -v jq >/dev/null || skip_all "jq is not installed"
+    if real_hsmd; then
+        pt_diag "issuing through hsmd, CAPF CA key from hsmctl init on SoftHSM2"
+    else
+        pt_diag "hsmd is not built: issuing through fake-hsmd (the hsmd protocol, a local key)"
+    fi
     capf_ca_make || return 1
     MIC_CA=$PT_TMP/mic-ca
     make_ca "$MIC_CA" "/CN=Cisco Manufacturing CA SHA2/O=Cisco"
