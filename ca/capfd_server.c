@@ -35,6 +35,7 @@ struct capfd_server {
     int *fds;           /* sockets of running threads (-1: free slot), to end them at stop */
     unsigned n_fds;
     uint32_t next_sid;
+    bool stopping; /* running sessions are being ended */
 };
 
 typedef struct server_job {
@@ -197,8 +198,14 @@ static void *job_run(void *arg)
     }
     pthread_mutex_lock(&srv->lock);
     srv->fds[job->slot] = -1;
+    bool stopping = srv->stopping;
     pthread_mutex_unlock(&srv->lock);
     capfd_conn_close(conn);
+    if (stopping && res.result != NULL && strcmp(res.result, "failed") == 0) {
+        char why[sizeof res.reason];
+        snprintf(why, sizeof why, "%s", res.reason);
+        snprintf(res.reason, sizeof res.reason, "capfd is stopping: %.280s", why);
+    }
     capfd_session_log(job->sid, job->peer, &res);
     pthread_mutex_lock(&srv->lock);
     if (job->reject)
@@ -314,6 +321,7 @@ pt_err capfd_server_run(capfd_server *srv)
     }
     /* Stopping: end every running session and wait for its thread. */
     pthread_mutex_lock(&srv->lock);
+    srv->stopping = true;
     for (unsigned i = 0; i < srv->n_fds; i++)
         if (srv->fds[i] >= 0)
             capfd_conn_abort_fd(srv->fds[i]);

@@ -143,6 +143,20 @@ is "$(head -n 1 "$PT_TMP/elements.dump")" \
 kill "$HELD" "$LIMIT_PID"
 wait "$LIMIT_PID"
 
+# --- stopping while a session waits: SIGTERM ends it at once -----------------------------------
+limit_test stop ""
+ok $? "a capfd holding a silent phone (io-timeout 20 s)"
+kill -TERM "$LIMIT_PID"
+# shellcheck disable=SC2317 # called through wait_for
+capfd_gone() { ! kill -0 "$LIMIT_PID"; }
+wait_for 10 capfd_gone
+ok $? "SIGTERM stops capfd without waiting for the phone's timeout"
+wait "$LIMIT_PID"
+is "$?" 0 "and it exits 0"
+like "$(grep 'result=failed' "$PT_TMP/stop.log")" "reason=\"capfd is stopping: " \
+    "the held session ended with a logged reason"
+kill "$HELD" 2>/dev/null
+
 # --- a TLS key on a PKCS#11 token -----------------------------------------------------------
 if [ -n "$PT_SOFTHSM_MODULE" ] && [ -f "$PT_SOFTHSM_MODULE" ]; then
     ensure_store
