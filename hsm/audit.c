@@ -623,7 +623,7 @@ static pt_err record_build(uint64_t seq, const char *prev, time_t now, const aud
     return rc;
 }
 
-/* Write one line with one write(2); cut a partial write back off. */
+/* Write whole lines with one write(2); cut a partial write back off. */
 static pt_err log_write_line(audit_log *log, const uint8_t *line, size_t len)
 {
     ssize_t n;
@@ -640,22 +640,51 @@ static pt_err log_write_line(audit_log *log, const uint8_t *line, size_t len)
     return rc;
 }
 
-static pt_err log_append_locked(audit_log *log, const audit_entry *e)
+/*
+ * Build the records of entries[0..n) chained after the current head, write
+ * them with one write(2) and make them durable with one fdatasync. All or
+ * nothing: a partial write is cut back off, and nothing is acknowledged
+ * unless the fdatasync succeeded.
+ */
+static pt_err log_append_many_locked(audit_log *log, const audit_entry *const *entries, size_t n)
 {
     if (log->failed)
         return pt_fail(PT_ERR_IO,
                        "audit log %s failed earlier and takes no more records: restart hsmd so "
                        "that the log is verified and repaired",
                        log->path);
-    pt_err rc = entry_check(e);
+    if (n == 0 || n > AUDIT_BATCH_MAX)
+        return pt_fail(PT_ERR_USAGE, "audit: 1 to %d records at a time", AUDIT_BATCH_MAX);
+    pt_err rc = PT_OK;
+    for (size_t i = 0; rc == PT_OK && i < n; i++)
+        rc = entry_check(entries[i]);
     if (rc != PT_OK)
         return rc;
-    uint8_t *line = NULL;
+    pt_writer all;
+    pt_writer_init(&all, (AUDIT_LINE_MAX + 1) * n);
+    uint64_t seq = log->seq;
+    char head[AUDIT_HASH_HEX];
+    memcpy(head, log->head, AUDIT_HASH_HEX);
+    time_t now = time(NULL);
+    for (size_t i = 0; rc == PT_OK && i < n; i++) {
+        uint8_t *line = NULL;
+        size_t len = 0;
+        audit_record rec = {0};
+        rc = record_build(seq + 1, head, now, entries[i], &line, &len, &rec);
+        if (rc == PT_OK) {
+            pt_writer_bytes(&all, line, len);
+            seq = rec.seq;
+            memcpy(head, rec.hash, AUDIT_HASH_HEX);
+        }
+        OPENSSL_free(line);
+    }
+    uint8_t *buf = NULL;
     size_t len = 0;
-    audit_record rec = {0};
-    rc = record_build(log->seq + 1, log->head, time(NULL), e, &line, &len, &rec);
     if (rc == PT_OK)
-        rc = log_write_line(log, line, len);
+        rc = pt_writer_finish(&all, &buf, &len);
+    pt_writer_free(&all);
+    if (rc == PT_OK)
+        rc = log_write_line(log, buf, len);
     if (rc == PT_OK && fdatasync(log->fd) != 0) {
         /*
          * The error is reported to one fsync caller only, so a retry could
@@ -665,18 +694,31 @@ static pt_err log_append_locked(audit_log *log, const audit_entry *e)
         rc = pt_fail_errno("audit log %s: fdatasync failed", log->path);
     }
     if (rc == PT_OK) {
-        log->seq = rec.seq;
-        memcpy(log->head, rec.hash, AUDIT_HASH_HEX);
+        log->seq = seq;
+        memcpy(log->head, head, AUDIT_HASH_HEX);
         log->size += (off_t)len;
     }
-    OPENSSL_free(line);
+    OPENSSL_free(buf);
     return rc;
+}
+
+static pt_err log_append_locked(audit_log *log, const audit_entry *e)
+{
+    return log_append_many_locked(log, &e, 1);
 }
 
 pt_err audit_log_append(audit_log *log, const audit_entry *e)
 {
     pthread_mutex_lock(&log->lock);
     pt_err rc = log_append_locked(log, e);
+    pthread_mutex_unlock(&log->lock);
+    return rc;
+}
+
+pt_err audit_log_append_many(audit_log *log, const audit_entry *const *entries, size_t n)
+{
+    pthread_mutex_lock(&log->lock);
+    pt_err rc = log_append_many_locked(log, entries, n);
     pthread_mutex_unlock(&log->lock);
     return rc;
 }

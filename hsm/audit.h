@@ -80,6 +80,18 @@ pt_err audit_log_open(const char *path, audit_open_mode mode, audit_log **out);
  */
 pt_err audit_log_append(audit_log *log, const audit_entry *e);
 
+/* Most records audit_log_append_many takes at once. */
+#define AUDIT_BATCH_MAX 256
+
+/*
+ * Append n records (1..AUDIT_BATCH_MAX), chained in the order given, with one
+ * write(2) and one fdatasync ("group commit"): when this returns PT_OK every
+ * one of them is durable; otherwise none may be taken as written, and the
+ * caller reports the failure to the owner of each. An invalid entry fails the
+ * whole call before anything is written. Thread-safe.
+ */
+pt_err audit_log_append_many(audit_log *log, const audit_entry *const *entries, size_t n);
+
 /* The last record's sequence number and hash (what to publish elsewhere). */
 void audit_log_head(audit_log *log, uint64_t *seq, char hash[AUDIT_HASH_HEX]);
 

@@ -1,21 +1,32 @@
 /*
  * hsmctl: the key ceremony and administration of the HSM that holds the CAPF
- * CA key and the ITLRecovery key.
+ * CA key and the ITLRecovery key; checking hsmd's audit log; and one request
+ * to hsmd by hand.
  */
 #include <errno.h>
 #include <getopt.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/time.h>
+#include <sys/un.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <json-c/json.h>
+#include <openssl/rand.h>
 #include <p11-kit/pkcs11.h>
 
+#include "audit.h"
 #include "cert.h"
 #include "ceremony.h"
 #include "cli.h"
+#include "fileio.h"
 #include "harden.h"
+#include "hsm_client.h"
+#include "hsmd_proto.h"
 #include "key.h"
 #include "keygen.h"
 #include "log.h"
@@ -37,6 +48,9 @@ typedef struct hsmctl_opts {
     token_keygen_spec itlr_key;
     long capf_years;
     long itlr_years;
+    const char *socket;
+    const char *output;
+    long timeout_ms;
 } hsmctl_opts;
 
 enum {
@@ -53,6 +67,8 @@ enum {
     OPT_ITLR_KEY,
     OPT_CAPF_YEARS,
     OPT_ITLR_YEARS,
+    OPT_SOCKET,
+    OPT_TIMEOUT,
 };
 
 static void usage(FILE *out)
@@ -63,11 +79,14 @@ static void usage(FILE *out)
             "              [--itlrecovery-subject DN]\n"
             "       hsmctl regenerate capf|itlrecovery --token URI [--yes] [--out DIR]\n"
             "       hsmctl list --token URI [--json]\n"
+            "       hsmctl audit verify LOG\n"
+            "       hsmctl call [--socket PATH] [-o FILE] status | cert LABEL |\n"
+            "              issue LABEL TBS.der | sign-tlv LABEL FILE\n"
             "\n"
             "The key ceremony and administration of the HSM holding the CAPF CA key and the\n"
             "ITLRecovery key. Keys are generated inside the HSM (sensitive, never\n"
             "extractable) and never leave it; their certificates are made with the keys in\n"
-            "the HSM.\n"
+            "the HSM. hsmd serves them afterwards (hsm/README.md).\n"
             "\n"
             "Commands:\n"
             "  init         generate the CAPF CA key and the ITLRecovery key, labelled CAPF\n"
@@ -77,6 +96,12 @@ static void usage(FILE *out)
             "  regenerate   replace one key and its certificate (same subject); without\n"
             "               --yes only explains what would break\n"
             "  list         keys and certificates on the token\n"
+            "  audit verify check hsmd's audit log: every record's hash, sequence and link\n"
+            "               to the one before; reports the first broken or missing record\n"
+            "  call         send one request to hsmd and print the answer: status (JSON),\n"
+            "               cert (PEM), issue (the signed certificate, PEM; TBS.der is a\n"
+            "               DER TBSCertificate), sign-tlv (the signed CTL/ITL file, to -o\n"
+            "               FILE). A refusal is printed with hsmd's code and reason\n"
             "\n"
             "Options:\n"
             "  --token URI              the HSM token, e.g.\n"
@@ -94,9 +119,14 @@ static void usage(FILE *out)
             "  --out DIR                where the certificates are written as PEM\n"
             "  --yes                    regenerate: really replace the key\n"
             "  --json                   list: JSON output\n"
+            "  --socket PATH            call: hsmd's socket (default " HSM_CLIENT_DEFAULT_SOCKET
+            ")\n"
+            "  -o, --output FILE        call: write the answer to FILE (sign-tlv needs it)\n"
+            "  --timeout MS             call: give up after MS milliseconds (default 10000)\n"
             "  -h, --help               show this help\n"
             "\n"
-            "Exit status: 0 success, 1 failure, 2 usage error.\n");
+            "Exit status: 0 success, 1 failure (a refusal by hsmd, a broken audit log),\n"
+            "2 usage error.\n");
 }
 
 static pt_err open_token(const hsmctl_opts *o, token **out)
@@ -356,6 +386,171 @@ static int cmd_list(const hsmctl_opts *o)
     return exit_code;
 }
 
+static int cmd_audit_verify(const char *path)
+{
+    audit_verify_report rep;
+    pt_err rc = audit_log_verify_file(path, &rep);
+    if (rc == PT_OK) {
+        printf("%s: intact, %" PRIu64 " records\n  last:   seq %" PRIu64 ", hash %s\n"
+               "  anchor: %s\n",
+               path, rep.good_records, rep.last_seq, rep.last_hash, rep.anchor);
+        return PT_EXIT_OK;
+    }
+    if (rc != PT_ERR_VERIFY)
+        return pt_cli_report(rc, "cannot verify the audit log");
+    printf("%s: BROKEN at line %" PRIu64 " (record seq %" PRIu64 " expected there): %s: %s\n"
+           "  the %" PRIu64 " records before it verify (last good seq %" PRIu64 ", hash %s)\n",
+           path, rep.line, rep.seq, audit_problem_name(rep.problem), rep.detail, rep.good_records,
+           rep.last_seq, rep.last_hash);
+    fprintf(stderr, "hsmctl: the audit log %s does not verify from line %" PRIu64 "\n", path,
+            rep.line);
+    return PT_EXIT_FAIL;
+}
+
+/* Connect to hsmd's socket; the send timeout bounds a connect to a full listen queue. */
+static pt_err call_connect(const char *path, int timeout_ms, int *fd_out)
+{
+    *fd_out = -1;
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    if (strlen(path) >= sizeof sa.sun_path)
+        return pt_fail(PT_ERR_USAGE, "socket path %s is too long", path);
+    memcpy(sa.sun_path, path, strlen(path));
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return pt_fail_errno("socket");
+    struct timeval tv = {.tv_sec = timeout_ms / 1000, .tv_usec = (timeout_ms % 1000) * 1000};
+    if (setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv) != 0 ||
+        connect(fd, (const struct sockaddr *)&sa, sizeof sa) != 0) {
+        pt_err rc = pt_fail_errno("cannot connect to hsmd at %s", path);
+        close(fd);
+        return rc;
+    }
+    *fd_out = fd;
+    return PT_OK;
+}
+
+/* Send one request and read its answer (body in *body, parsed into *resp). */
+static pt_err call_exchange(const hsmctl_opts *o, const hsmd_request *req, uint8_t **body,
+                            hsmd_response *resp)
+{
+    *body = NULL;
+    uint8_t *out = NULL;
+    size_t out_len = 0, in_len = 0;
+    int fd = -1;
+    int64_t deadline = hsmd_deadline_after((int)o->timeout_ms);
+    pt_err rc = hsmd_request_encode(req, &out, &out_len);
+    if (rc == PT_OK)
+        rc = call_connect(o->socket, (int)o->timeout_ms, &fd);
+    if (rc == PT_OK)
+        rc = hsmd_frame_write(fd, deadline, out, out_len);
+    if (rc == PT_OK)
+        rc = hsmd_frame_read(fd, deadline, body, &in_len);
+    if (rc == PT_ERR_IO)
+        rc = pt_fail(PT_ERR_IO, "hsmd closed the connection without an answer");
+    if (rc == PT_OK)
+        rc = hsmd_response_parse(*body, in_len, resp);
+    if (rc == PT_OK && resp->id != req->id)
+        rc = pt_fail(PT_ERR_PROTOCOL, "hsmd answered request %u instead of %u", resp->id, req->id);
+    if (fd >= 0)
+        close(fd);
+    OPENSSL_free(out);
+    if (rc != PT_OK) {
+        OPENSSL_free(*body);
+        *body = NULL;
+    }
+    return rc;
+}
+
+/* A certificate from hsmd: PEM to -o FILE or standard output, with a summary on stderr. */
+static pt_err call_print_cert(const hsmctl_opts *o, const uint8_t *der, size_t len)
+{
+    X509 *x = NULL;
+    char *pem = NULL;
+    pt_err rc = pt_cert_parse(der, len, &x);
+    if (rc == PT_OK)
+        rc = pt_cert_to_pem(x, &pem);
+    if (rc == PT_OK && o->output != NULL)
+        rc = pt_file_write_atomic(o->output, pem, strlen(pem), 0644);
+    else if (rc == PT_OK)
+        fputs(pem, stdout);
+    pt_cert_info ci;
+    if (rc == PT_OK && pt_cert_info_get(x, &ci) == PT_OK) {
+        fprintf(stderr, "certificate %s, serial %s, valid %s to %s\n", ci.subject, ci.serial,
+                ci.not_before, ci.not_after);
+        pt_cert_info_free(&ci);
+    }
+    OPENSSL_free(pem);
+    X509_free(x);
+    return rc;
+}
+
+static int cmd_call(const hsmctl_opts *o, int nargs, char **args)
+{
+    const char *op = nargs > 0 ? args[0] : "";
+    hsmd_request req;
+    memset(&req, 0, sizeof req);
+    int want = strcmp(op, "status") == 0     ? 1
+               : strcmp(op, "cert") == 0     ? 2
+               : strcmp(op, "issue") == 0    ? 3
+               : strcmp(op, "sign-tlv") == 0 ? 3
+                                             : -1;
+    if (want < 0 || nargs != want)
+        return pt_cli_usage_error("usage: hsmctl call [--socket PATH] [-o FILE] status | cert "
+                                  "LABEL | issue LABEL TBS.der | sign-tlv LABEL FILE");
+    req.type = strcmp(op, "status") == 0  ? HSMD_MSG_STATUS
+               : strcmp(op, "cert") == 0  ? HSMD_MSG_CERT
+               : strcmp(op, "issue") == 0 ? HSMD_MSG_ISSUE
+                                          : HSMD_MSG_SIGN_TLV;
+    if (req.type == HSMD_MSG_SIGN_TLV && o->output == NULL)
+        return pt_cli_usage_error("'call sign-tlv' writes the signed file to -o FILE");
+    if (nargs >= 2) {
+        if (!hsmd_label_valid(args[1]))
+            return pt_cli_usage_error("'%s' is not a key label (1..%d printable characters, no "
+                                      "spaces)",
+                                      args[1], HSMD_LABEL_MAX);
+        snprintf(req.label, sizeof req.label, "%s", args[1]);
+    }
+    uint8_t *data = NULL, *body = NULL;
+    size_t data_len = 0;
+    pt_err rc = PT_OK;
+    if (nargs == 3) {
+        rc = pt_file_read(args[2], req.type == HSMD_MSG_ISSUE ? HSMD_TBS_MAX : HSMD_FILE_MAX, &data,
+                          &data_len);
+        if (rc != PT_OK)
+            return pt_cli_report(rc, "cannot read the input");
+        req.data = data;
+        req.data_len = data_len;
+    }
+    if (RAND_bytes((unsigned char *)&req.id, sizeof req.id) != 1)
+        req.id = (uint32_t)getpid();
+    hsmd_response resp;
+    rc = call_exchange(o, &req, &body, &resp);
+    OPENSSL_free(data);
+    if (rc != PT_OK)
+        return pt_cli_report(rc, "no answer from hsmd");
+    int exit_code = PT_EXIT_OK;
+    if (resp.type == HSMD_MSG_ERROR) {
+        fprintf(stderr, "hsmctl: hsmd refused: %s (code %u): %s\n", hsmd_error_code_name(resp.code),
+                resp.code, resp.reason);
+        exit_code = PT_EXIT_FAIL;
+    } else if (req.type == HSMD_MSG_STATUS) {
+        if (o->output != NULL)
+            rc = pt_file_write_atomic(o->output, resp.payload, resp.payload_len, 0644);
+        else
+            printf("%.*s\n", (int)resp.payload_len, (const char *)resp.payload);
+    } else if (req.type == HSMD_MSG_SIGN_TLV) {
+        rc = pt_file_write_atomic(o->output, resp.payload, resp.payload_len, 0644);
+        if (rc == PT_OK)
+            fprintf(stderr, "signed file written to %s (%zu bytes)\n", o->output, resp.payload_len);
+    } else {
+        rc = call_print_cert(o, resp.payload, resp.payload_len);
+    }
+    OPENSSL_free(body);
+    if (rc != PT_OK)
+        return pt_cli_report(rc, "cannot write the answer");
+    return exit_code;
+}
+
 int main(int argc, char **argv)
 {
     pt_log_init("hsmctl", PT_LOG_INFO);
@@ -376,6 +571,9 @@ int main(int argc, char **argv)
         {"itlrecovery-key", required_argument, NULL, OPT_ITLR_KEY},
         {"capf-years", required_argument, NULL, OPT_CAPF_YEARS},
         {"itlrecovery-years", required_argument, NULL, OPT_ITLR_YEARS},
+        {"socket", required_argument, NULL, OPT_SOCKET},
+        {"output", required_argument, NULL, 'o'},
+        {"timeout", required_argument, NULL, OPT_TIMEOUT},
         {"verbose", no_argument, NULL, 'v'},
         {"version", no_argument, NULL, 'V'},
         {"help", no_argument, NULL, 'h'},
@@ -387,8 +585,10 @@ int main(int argc, char **argv)
     o.itlr_key = (token_keygen_spec){EVP_PKEY_RSA, 2048, 0};
     o.capf_years = 5;
     o.itlr_years = 20;
+    o.socket = HSM_CLIENT_DEFAULT_SOCKET;
+    o.timeout_ms = HSM_CLIENT_DEFAULT_TIMEOUT_MS;
     int c;
-    while ((c = getopt_long(argc, argv, "hv", longopts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "hvo:", longopts, NULL)) != -1) {
         pt_err rc = PT_OK;
         switch (c) {
         case OPT_TOKEN:
@@ -441,6 +641,16 @@ int main(int argc, char **argv)
             if (!pt_cli_parse_long(optarg, 1, 40, &o.itlr_years))
                 rc = pt_fail(PT_ERR_USAGE, "--itlrecovery-years takes 1 to 40");
             break;
+        case OPT_SOCKET:
+            o.socket = optarg;
+            break;
+        case 'o':
+            o.output = optarg;
+            break;
+        case OPT_TIMEOUT:
+            if (!pt_cli_parse_long(optarg, 1, 3600000, &o.timeout_ms))
+                rc = pt_fail(PT_ERR_USAGE, "--timeout takes 1 to 3600000 milliseconds");
+            break;
         case 'v':
             pt_log_init("hsmctl", PT_LOG_DEBUG);
             break;
@@ -457,7 +667,7 @@ int main(int argc, char **argv)
             return pt_cli_usage_error("%s", pt_err_message());
     }
     if (optind >= argc)
-        return pt_cli_usage_error("a command is needed: init, regenerate or list");
+        return pt_cli_usage_error("a command is needed: init, regenerate, list, audit or call");
     const char *cmd = argv[optind];
     int nargs = argc - optind - 1;
     bool needs_token =
@@ -483,5 +693,12 @@ int main(int argc, char **argv)
             return pt_cli_usage_error("'list' takes no arguments");
         return cmd_list(&o);
     }
+    if (strcmp(cmd, "audit") == 0) {
+        if (nargs != 2 || strcmp(argv[optind + 1], "verify") != 0)
+            return pt_cli_usage_error("usage: hsmctl audit verify LOG");
+        return cmd_audit_verify(argv[optind + 2]);
+    }
+    if (strcmp(cmd, "call") == 0)
+        return cmd_call(&o, nargs, argv + optind + 1);
     return pt_cli_usage_error("unknown command '%s'", cmd);
 }
