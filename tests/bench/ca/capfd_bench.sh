@@ -15,22 +15,8 @@ BENCH_SIGN=$PT_BUILD_ROOT/tests/bench/ca/bench-sign
 ensure_store
 command -v sqlite3 >/dev/null || skip_all "sqlite3 is not installed"
 KEY_URI="pkcs11:token=HSM;object=CAPF?pin-source=file:$PT_TMP/pin"
-if real_hsmd; then
-    capf_ca_make || exit 1
-    start_hsmd || exit 1
-else
-    # Until hsmd is built: the hsmd protocol over the same key, signed through the same
-    # PKCS#11 session pool (token_signer) hsmd uses.
-    pt_add_token HSM >/dev/null
-    "$HSMCTL" init --token "pkcs11:token=HSM?pin-source=file:$PT_TMP/pin" \
-        --module "$PT_SOFTHSM_MODULE" --subject "CN=CAPF-1,O=Example,OU=VoIP,C=NZ" \
-        --out "$CA_DIR" >/dev/null || exit 1
-    cp "$CA_DIR/CAPF.pem" "$CA_DIR/ca.pem"
-    rm -f "$HSMD_SOCK"
-    "$FAKE_HSMD" "$HSMD_SOCK" CAPF "$CA_DIR/ca.pem" "$KEY_URI" 2>>"$PT_TMP/hsmd.log" &
-    PIDS+=($!)
-    wait_for 10 test -S "$HSMD_SOCK" || exit 1
-fi
+capf_ca_make || exit 1
+start_hsmd || exit 1
 make_phone_keys
 mkdir -p "$PT_TMP/mic-trust"
 CONF=$PT_TMP/capfd.conf
@@ -73,7 +59,7 @@ if [ -z "$HS" ] || [ -z "$SIG" ]; then
 fi
 FLOOR=$(echo "$HS $SIG" | awk '{ printf "%.2f", 1 / (1 / $1 + 1 / $2) }')
 
-echo "capfd benchmark: CAPF key RSA 2048 on SoftHSM2 through $(real_hsmd && echo hsmd || echo fake-hsmd), TLS key"
+echo "capfd benchmark: CAPF key RSA 2048 on SoftHSM2 through hsmd, TLS key"
 echo "RSA 2048, phones with pre-generated RSA 2048 keys, null authentication, $(nproc) CPU(s)"
 echo
 printf 'floor: %s TLS handshakes/s, %s PKCS#11 signatures/s => %s enrollments/s for one\n' \

@@ -1,13 +1,13 @@
 # shellcheck shell=bash disable=SC2034
 # (variables set here are used by the scripts that source this file)
-# Helpers for capfd's end-to-end tests: a CAPF CA behind hsmd, capfd on a
-# free port of 127.0.0.1, phone-sim, and ways to wait for what capfd logs.
+# Helpers for capfd's end-to-end tests: the CAPF CA key made by the hsmctl
+# ceremony on a SoftHSM2 token and served by hsmd, capfd on a free port of
+# 127.0.0.1, phone-sim, and ways to wait for what capfd logs.
 # Source after tests/lib/testlib.sh.
 
 CAPFD=$PT_BUILD_ROOT/ca/capfd
 CAPFCTL=$PT_BUILD_ROOT/ca/capfctl
 PHONE_SIM=$PT_BUILD_ROOT/tests/phone-sim/phone-sim
-FAKE_HSMD=$PT_BUILD_ROOT/tests/integration/ca/fake-hsmd
 HSMD=$PT_BUILD_ROOT/hsm/hsmd
 HSMCTL=$PT_BUILD_ROOT/hsm/hsmctl
 HSMD_SOCK=$PT_TMP/hsmd.sock
@@ -72,21 +72,14 @@ make_phone_keys() {
     done
 }
 
-# The real hsmd when it is built, else fake-hsmd (the hsmd protocol over a local key).
-real_hsmd() { [ -x "$HSMD" ] && [ -n "$PT_SOFTHSM_MODULE" ] && [ -f "$PT_SOFTHSM_MODULE" ]; }
-
 # A private SoftHSM2 store, once per test.
 ensure_store() {
     [ -n "${SOFTHSM2_CONF:-}" ] || pt_store_init
 }
 
-# capf_ca_make: the CAPF CA, CA_DIR/ca.pem. With hsmd: the key ceremony (hsmctl init) on a
-# SoftHSM2 token and hsmd's configuration; else an openssl CA for fake-hsmd.
+# capf_ca_make: the CAPF CA key by the key ceremony (hsmctl init) on a SoftHSM2 token,
+# its certificate in CA_DIR/ca.pem, and hsmd's configuration for it.
 capf_ca_make() {
-    if ! real_hsmd; then
-        make_ca "$CA_DIR" "/CN=CAPF-1/O=Example/OU=VoIP/C=NZ"
-        return
-    fi
     ensure_store
     pt_add_token HSM >/dev/null || return 1
     "$HSMCTL" init --token "pkcs11:token=HSM?pin-source=file:$PT_TMP/pin" \
@@ -112,11 +105,7 @@ EOF
 # start_hsmd: hsmd for the CAPF CA, listening on HSMD_SOCK.
 start_hsmd() {
     rm -f "$HSMD_SOCK"
-    if real_hsmd; then
-        "$HSMD" --config "$PT_TMP/hsmd.conf" 2>>"$PT_TMP/hsmd.log" &
-    else
-        "$FAKE_HSMD" "$HSMD_SOCK" CAPF "$CA_DIR/ca.pem" "$CA_DIR/ca.key" 2>>"$PT_TMP/hsmd.log" &
-    fi
+    "$HSMD" --config "$PT_TMP/hsmd.conf" 2>>"$PT_TMP/hsmd.log" &
     HSMD_PID=$!
     PIDS+=("$HSMD_PID")
     wait_for 15 test -S "$HSMD_SOCK"
@@ -190,18 +179,13 @@ session_line() {
     LINE=$(grep "session=$2 " "$1" | tail -n 1)
 }
 
-# capfd_setup [EXTRA-INI-LINES]: the CAPF CA behind hsmd, a manufacturing CA
+# capfd_setup [EXTRA-INI-LINES]: the CAPF CA in hsmd, a manufacturing CA
 # (MIC_CA) trusted for MICs, phone keys, capfd's TLS certificate issued by the
 # CAPF CA (capfd --issue-tls-cert), and capfd running with CONF and LOG.
 capfd_setup() {
     command -v openssl >/dev/null || skip_all "the openssl command is not installed"
     command -v sqlite3 >/dev/null || skip_all "the sqlite3 command is not installed"
     command -v jq >/dev/null || skip_all "jq is not installed"
-    if real_hsmd; then
-        pt_diag "issuing through hsmd, CAPF CA key from hsmctl init on SoftHSM2"
-    else
-        pt_diag "hsmd is not built: issuing through fake-hsmd (the hsmd protocol, a local key)"
-    fi
     capf_ca_make || return 1
     MIC_CA=$PT_TMP/mic-ca
     make_ca "$MIC_CA" "/CN=Cisco Manufacturing CA SHA2/O=Cisco"
