@@ -25,6 +25,7 @@
 #include "capfd_session.h"
 #include "cert.h"
 #include "der.h"
+#include "log.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -84,6 +85,7 @@ static void die(const char *what)
 
 static void init(void)
 {
+    pt_log_init("fuzz-capfd-session", PT_LOG_ERROR); /* sessions' notes are noise here */
     ca_key = EVP_EC_gen("P-256");
     X509_NAME *name = NULL;
     pt_cert_profile prof = {true, -1, "critical,keyCertSign,digitalSignature", 3650};
