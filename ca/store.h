@@ -4,7 +4,7 @@
  * issued to or fetched from a device.
  *
  * One interface, several backends, chosen by URL:
- *   sqlite:/var/lib/phonetrust/capf.db   SQLite (this build)
+ *   sqlite:/var/lib/phonetrust-capf/capf.db   SQLite (this build)
  *   postgresql://...                     refused: no PostgreSQL backend yet
  * Callers never see SQL. Every call is one transaction: it happens completely
  * or not at all, and is durable when it returns PT_OK (so capfd may send a
@@ -31,7 +31,7 @@
 
 typedef struct capf_store capf_store;
 
-#define CAPF_STORE_DEFAULT_URL "sqlite:/var/lib/phonetrust/capf.db"
+#define CAPF_STORE_DEFAULT_URL "sqlite:/var/lib/phonetrust-capf/capf.db"
 
 /* Open the store at url, creating an empty one (mode 0600) when there is none. */
 pt_err capf_store_open(const char *url, capf_store **out);

@@ -36,7 +36,7 @@
 /* Defaults (README.md lists them with the settings). */
 #define HSMD_DEFAULT_SOCKET            "/run/phonetrust/hsmd.sock"
 #define HSMD_DEFAULT_SOCKET_MODE       0660
-#define HSMD_DEFAULT_AUDIT_LOG         "/var/lib/phonetrust/hsmd-audit.log"
+#define HSMD_DEFAULT_AUDIT_LOG         "/var/lib/phonetrust-hsm/audit.log"
 #define HSMD_DEFAULT_SESSIONS          4
 #define HSMD_DEFAULT_WORKERS           8
 #define HSMD_DEFAULT_QUEUE             64

@@ -25,7 +25,7 @@ static void test_defaults(void **state)
     assert_int_equal(capfd_config_defaults(&c), PT_OK);
     assert_int_equal(c.port, 3804);
     assert_string_equal(c.listen, "0.0.0.0");
-    assert_string_equal(c.store_url, "sqlite:/var/lib/phonetrust/capf.db");
+    assert_string_equal(c.store_url, "sqlite:/var/lib/phonetrust-capf/capf.db");
     assert_string_equal(c.hsmd_socket, "/run/phonetrust/hsmd.sock");
     assert_string_equal(c.issuer_label, "CAPF");
     assert_int_equal(c.validity_years, 5);
