@@ -66,16 +66,41 @@ static void report_usage(FILE *out)
                  "  --db URL    the device store\n");
 }
 
+/*
+ * Spreadsheets evaluate a cell that starts with = + - @ (or a tab or CR) as a
+ * formula; a description is free text, so the report writes such a value
+ * behind an apostrophe, which spreadsheets show as text, and import takes the
+ * apostrophe off again.
+ */
+static bool formula_like(const char *s)
+{
+    return s != NULL && s[0] != '\0' && strchr("=+-@\t\r", s[0]) != NULL;
+}
+
+static const char *report_text(const char *s, char *buf, size_t len)
+{
+    if (!formula_like(s))
+        return s;
+    snprintf(buf, len, "'%s", s);
+    return buf;
+}
+
+static const char *import_text(const char *s)
+{
+    return s != NULL && s[0] == '\'' && formula_like(s + 1) ? s + 1 : s;
+}
+
 static void report_row(pt_writer *w, const capf_store_device *d)
 {
     char deadline[21], expiry[21], changed[21], status[CAPF_DEVICE_STATUS_TEXT_MAX];
+    char description[CAPF_DEVICE_DESCRIPTION_MAX + 2];
     capfctl_time_text(d->deadline, d->has_deadline, deadline);
     capfctl_time_text(d->lsc.not_after, d->has_lsc, expiry);
     capfctl_time_text(d->changed, true, changed);
     capfctl_status_text(d, status);
     const char *row[REPORT_COLUMNS] = {
         [COL_DEVICE] = d->name,
-        [COL_DESCRIPTION] = d->description,
+        [COL_DESCRIPTION] = report_text(d->description, description, sizeof description),
         [COL_AUTH] = capf_device_auth_name(d->auth),
         [COL_STRING] = d->auth_string,
         [COL_OPERATION] = capf_device_op_name(d->operation),
@@ -342,7 +367,7 @@ static void row_read(import_ctx *ic, size_t r)
     }
     if (capf_device_name_normalize(cell(ic, rec, COL_DEVICE), ic->names[r]) != PT_OK)
         import_error_add(ic, rec->line, "%s", pt_err_message());
-    const char *v = cell(ic, rec, COL_DESCRIPTION);
+    const char *v = import_text(cell(ic, rec, COL_DESCRIPTION));
     if (v != NULL && capf_device_description_check(v) != PT_OK)
         import_error_add(ic, rec->line, "description: %s", pt_err_message());
     u->description = v;

@@ -305,6 +305,19 @@ is "$(q "SELECT operation || ' ' || auth_mode || ' ' || length(auth_string) FROM
 run "$CAPFCTL" import "$PT_TMP/none.csv"
 is "$RC" 1 "a missing file fails"
 
+# --- descriptions a spreadsheet would take for formulas ----------------------------------------
+FORMULA='=HYPERLINK("http://x.invalid","click")'
+run "$CAPFCTL" add SEP00CC00CC00CC --description "$FORMULA"
+is "$RC" 0 "a description that starts with '=' is stored"
+run "$CAPFCTL" report -o "$PT_TMP/formula.csv"
+like "$(grep SEP00CC00CC00CC "$PT_TMP/formula.csv")" "^SEP00CC00CC00CC,\"'=HYPERLINK" \
+    "the report writes it behind an apostrophe, as text for spreadsheets"
+run "$CAPFCTL" import "$PT_TMP/formula.csv"
+is "$RC" 0 "and the report imports back"
+is "$(q "SELECT description FROM devices WHERE name = 'SEP00CC00CC00CC'")" "$FORMULA" \
+    "with the description unchanged"
+run "$CAPFCTL" delete SEP00CC00CC00CC
+
 # --- delete --------------------------------------------------------------------------------
 run "$CAPFCTL" delete SEP0011223344BB
 is "$RC" 0 "delete"
