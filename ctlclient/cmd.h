@@ -5,6 +5,7 @@
 #define CTL_CMD_H
 
 #include <stdbool.h>
+#include <stdint.h>
 
 #include "login.h"
 #include "pin.h"
@@ -27,8 +28,31 @@ enum {
     CTL_OPT_NEW_PIN_FD,
     CTL_OPT_ALLOW_FINAL_TRY,
     CTL_OPT_JSON,
+    CTL_OPT_DIGEST,
+    CTL_OPT_TIMESTAMP,
+    CTL_OPT_TLS_TIMEOUT,
     CTL_OPT_FIRST_COMMAND_OPT, /* commands number their own long options from here */
 };
+
+/* --digest, --timestamp and --tls-timeout: the options of every command that writes a file. */
+typedef struct ctl_file_opts {
+    uint8_t digest;     /* TLV_DIGEST_* (sha1 unless --digest) */
+    bool has_digest;    /* --digest was given */
+    uint32_t timestamp; /* --timestamp, for reproducible builds */
+    bool has_timestamp;
+    int tls_timeout_ms; /* --tls-timeout: bound on fetching a tls:// certificate (0: default) */
+} ctl_file_opts;
+
+#define CTL_FILE_LONGOPTS                                                                          \
+    {"digest", required_argument, NULL, CTL_OPT_DIGEST},                                           \
+        {"timestamp", required_argument, NULL, CTL_OPT_TIMESTAMP},                                 \
+    {                                                                                              \
+        "tls-timeout", required_argument, NULL, CTL_OPT_TLS_TIMEOUT                                \
+    }
+
+void ctl_file_opts_init(ctl_file_opts *f);
+/* Handle one of the file options; returns false when opt is not one of them. */
+bool ctl_file_opt(ctl_file_opts *f, int opt, const char *arg, int *exit_code);
 
 /* The shared options in a getopt_long table (the last entry is --help). */
 #define CTL_COMMON_LONGOPTS                                                                        \

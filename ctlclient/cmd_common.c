@@ -2,6 +2,8 @@
 
 #include "cli.h"
 #include "cmd.h"
+#include "ctlbuild.h"
+#include "tlv_codes.h"
 
 bool ctl_common_opt(ctl_common_opts *o, int opt, const char *arg, int *exit_code)
 {
@@ -48,4 +50,36 @@ pt_err ctl_login_opts(const ctl_common_opts *o, const char *uri_pin_source,
         out->pin = storage;
     }
     return PT_OK;
+}
+
+void ctl_file_opts_init(ctl_file_opts *f)
+{
+    memset(f, 0, sizeof *f);
+    f->digest = TLV_DIGEST_SHA1;
+}
+
+bool ctl_file_opt(ctl_file_opts *f, int opt, const char *arg, int *exit_code)
+{
+    long secs = 0;
+    *exit_code = PT_EXIT_OK;
+    switch (opt) {
+    case CTL_OPT_DIGEST:
+        f->has_digest = true;
+        if (!ctl_digest_parse(arg, &f->digest))
+            *exit_code = pt_cli_usage_error("--digest takes sha1 or sha512");
+        return true;
+    case CTL_OPT_TIMESTAMP:
+        f->has_timestamp = true;
+        if (!ctl_timestamp_parse(arg, &f->timestamp))
+            *exit_code = pt_cli_usage_error("--timestamp takes Unix seconds (0 to 4294967295)");
+        return true;
+    case CTL_OPT_TLS_TIMEOUT:
+        if (!pt_cli_parse_long(arg, 1, 600, &secs))
+            *exit_code = pt_cli_usage_error("--tls-timeout takes 1 to 600 seconds");
+        else
+            f->tls_timeout_ms = (int)secs * 1000;
+        return true;
+    default:
+        return false;
+    }
 }

@@ -82,9 +82,6 @@ enum {
     OPT_TVS,
     OPT_APP_SERVER,
     OPT_MODE,
-    OPT_DIGEST,
-    OPT_TIMESTAMP,
-    OPT_TLS_TIMEOUT,
 };
 
 typedef struct create_args {
@@ -95,11 +92,8 @@ typedef struct create_args {
     const char *sign_with;
     ctl_cert_opt certs[CREATE_MAX_CERTS];
     size_t n_certs;
-    uint8_t digest;
     bool nonsecure;
-    bool has_timestamp;
-    uint32_t timestamp;
-    int tls_timeout_ms;
+    ctl_file_opts file;
 } create_args;
 
 /* The role a CERT option gives its record, or -1 when opt is not a CERT option. */
@@ -227,14 +221,14 @@ static int create_run(const create_args *a, const ctl_common_opts *o)
     if (rc == PT_OK)
         rc = pick_signer(mods, a, sast, &extra, &signer);
     if (rc == PT_OK)
-        rc = ctl_cert_opts_load(a->certs, a->n_certs, a->tls_timeout_ms, &recs);
+        rc = ctl_cert_opts_load(a->certs, a->n_certs, a->file.tls_timeout_ms, &recs);
     if (rc == PT_OK) {
         ctl_build_job job = {.records = &recs,
                              .signer = signer,
-                             .digest = a->digest,
+                             .digest = a->file.digest,
                              .nonsecure = a->nonsecure,
-                             .has_timestamp = a->has_timestamp,
-                             .timestamp = a->timestamp,
+                             .has_timestamp = a->file.has_timestamp,
+                             .timestamp = a->file.timestamp,
                              .outputs = a->outputs,
                              .n_outputs = a->n_outputs};
         rc = ctl_build_sign_write(&job, o);
@@ -260,7 +254,7 @@ static int create_wizard(const create_args *a, const ctl_common_opts *o)
     for (size_t i = 0; rc == PT_OK && i < n; i++)
         rc = ctl_records_add(&recs, TLV_ROLE_SAST, toks[i].cert, NULL, false, NULL);
     if (rc == PT_OK)
-        rc = ctl_cert_opts_load(a->certs, a->n_certs, a->tls_timeout_ms, &recs);
+        rc = ctl_cert_opts_load(a->certs, a->n_certs, a->file.tls_timeout_ms, &recs);
     if (rc == PT_OK)
         rc = ctl_wizard_await(o->module, &toks[0], "again to sign the CTL file");
     if (rc == PT_OK)
@@ -273,10 +267,10 @@ static int create_wizard(const create_args *a, const ctl_common_opts *o)
     if (rc == PT_OK) {
         ctl_build_job job = {.records = &recs,
                              .signer = signer,
-                             .digest = a->digest,
+                             .digest = a->file.digest,
                              .nonsecure = a->nonsecure,
-                             .has_timestamp = a->has_timestamp,
-                             .timestamp = a->timestamp,
+                             .has_timestamp = a->file.has_timestamp,
+                             .timestamp = a->file.timestamp,
                              .outputs = a->outputs,
                              .n_outputs = a->n_outputs};
         rc = ctl_build_sign_write(&job, o);
@@ -304,16 +298,13 @@ static int create_parse(int argc, char **argv, create_args *a, ctl_common_opts *
         {"tvs", required_argument, NULL, OPT_TVS},
         {"app-server", required_argument, NULL, OPT_APP_SERVER},
         {"mode", required_argument, NULL, OPT_MODE},
-        {"digest", required_argument, NULL, OPT_DIGEST},
-        {"timestamp", required_argument, NULL, OPT_TIMESTAMP},
-        {"tls-timeout", required_argument, NULL, OPT_TLS_TIMEOUT},
+        CTL_FILE_LONGOPTS,
         {NULL, 0, NULL, 0},
     };
     int c, code;
-    long secs;
     optind = 1;
     while ((c = getopt_long(argc, argv, "ho:", longopts, NULL)) != -1) {
-        if (ctl_common_opt(o, c, optarg, &code)) {
+        if (ctl_common_opt(o, c, optarg, &code) || ctl_file_opt(&a->file, c, optarg, &code)) {
             if (code != PT_EXIT_OK)
                 return code;
             continue;
@@ -349,20 +340,6 @@ static int create_parse(int argc, char **argv, create_args *a, ctl_common_opts *
             if (!ctl_mode_parse(optarg, &a->nonsecure))
                 return pt_cli_usage_error("--mode takes mixed or nonsecure");
             break;
-        case OPT_DIGEST:
-            if (!ctl_digest_parse(optarg, &a->digest))
-                return pt_cli_usage_error("--digest takes sha1 or sha512");
-            break;
-        case OPT_TIMESTAMP:
-            if (!ctl_timestamp_parse(optarg, &a->timestamp))
-                return pt_cli_usage_error("--timestamp takes Unix seconds (0 to 4294967295)");
-            a->has_timestamp = true;
-            break;
-        case OPT_TLS_TIMEOUT:
-            if (!pt_cli_parse_long(optarg, 1, 600, &secs))
-                return pt_cli_usage_error("--tls-timeout takes 1 to 600 seconds");
-            a->tls_timeout_ms = (int)secs * 1000;
-            break;
         default:
             return pt_cli_usage_error("unknown option for 'create'");
         }
@@ -378,7 +355,7 @@ int ctl_cmd_create(int argc, char **argv)
     ctl_common_opts o;
     memset(&a, 0, sizeof a);
     memset(&o, 0, sizeof o);
-    a.digest = TLV_DIGEST_SHA1;
+    ctl_file_opts_init(&a.file);
     bool done = false;
     int code = create_parse(argc, argv, &a, &o, &done);
     if (code == PT_EXIT_OK && !done) {

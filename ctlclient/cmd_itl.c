@@ -64,9 +64,6 @@ enum {
     OPT_TVS,
     OPT_CAPF,
     OPT_ITLRECOVERY,
-    OPT_DIGEST,
-    OPT_TIMESTAMP,
-    OPT_TLS_TIMEOUT,
 };
 
 typedef struct itl_args {
@@ -79,10 +76,7 @@ typedef struct itl_args {
     bool has_signer_role;
     ctl_cert_opt certs[ITL_MAX_CERTS];
     size_t n_certs;
-    uint8_t digest;
-    bool has_timestamp;
-    uint32_t timestamp;
-    int tls_timeout_ms;
+    ctl_file_opts file;
 } itl_args;
 
 static bool has_tftp_cert(const itl_args *a)
@@ -103,7 +97,7 @@ static pt_err itl_records(const itl_args *a, ctl_signer *s, ctl_records *recs)
     for (size_t i = 0; rc == PT_OK && i < a->n_certs; i++) {
         const ctl_cert_opt *c = &a->certs[i];
         X509 *x = NULL;
-        rc = ctl_cert_arg_load(&c->arg, a->tls_timeout_ms, &x);
+        rc = ctl_cert_arg_load(&c->arg, a->file.tls_timeout_ms, &x);
         if (rc != PT_OK) {
             rc = pt_err_context(rc, "%s", c->option);
             break;
@@ -135,7 +129,7 @@ static int itl_run(const itl_args *a, const ctl_common_opts *o)
     ctl_records_init(&recs);
     pt_err rc = ctl_modules_new(o->module, &mods);
     if (rc == PT_OK && a->has_signer_cert) {
-        rc = ctl_cert_arg_load(&a->signer_cert, a->tls_timeout_ms, &cert);
+        rc = ctl_cert_arg_load(&a->signer_cert, a->file.tls_timeout_ms, &cert);
         if (rc != PT_OK)
             rc = pt_err_context(rc, "--signer-cert");
     }
@@ -149,10 +143,10 @@ static int itl_run(const itl_args *a, const ctl_common_opts *o)
     if (rc == PT_OK) {
         ctl_build_job job = {.records = &recs,
                              .signer = s,
-                             .digest = a->digest,
+                             .digest = a->file.digest,
                              .itl = true,
-                             .has_timestamp = a->has_timestamp,
-                             .timestamp = a->timestamp,
+                             .has_timestamp = a->file.has_timestamp,
+                             .timestamp = a->file.timestamp,
                              .outputs = a->outputs,
                              .n_outputs = a->n_outputs};
         rc = ctl_build_sign_write(&job, o);
@@ -166,7 +160,6 @@ static int itl_run(const itl_args *a, const ctl_common_opts *o)
 
 static int itl_option(int c, itl_args *a)
 {
-    long secs;
     switch (c) {
     case 'o':
         if (a->n_outputs == CTL_OUTPUT_MAX)
@@ -191,20 +184,6 @@ static int itl_option(int c, itl_args *a)
             a->signer_role = TLV_ROLE_CCM_TFTP;
         else
             return pt_cli_usage_error("--signer-role takes tftp or ccm-tftp");
-        return PT_EXIT_OK;
-    case OPT_DIGEST:
-        return ctl_digest_parse(optarg, &a->digest)
-                   ? PT_EXIT_OK
-                   : pt_cli_usage_error("--digest takes sha1 or sha512");
-    case OPT_TIMESTAMP:
-        a->has_timestamp = true;
-        return ctl_timestamp_parse(optarg, &a->timestamp)
-                   ? PT_EXIT_OK
-                   : pt_cli_usage_error("--timestamp takes Unix seconds (0 to 4294967295)");
-    case OPT_TLS_TIMEOUT:
-        if (!pt_cli_parse_long(optarg, 1, 600, &secs))
-            return pt_cli_usage_error("--tls-timeout takes 1 to 600 seconds");
-        a->tls_timeout_ms = (int)secs * 1000;
         return PT_EXIT_OK;
     default:
         return pt_cli_usage_error("unknown option for 'itl build'");
@@ -284,22 +263,20 @@ int ctl_cmd_itl(int argc, char **argv)
         {"tvs", required_argument, NULL, OPT_TVS},
         {"capf", required_argument, NULL, OPT_CAPF},
         {"itlrecovery", required_argument, NULL, OPT_ITLRECOVERY},
-        {"digest", required_argument, NULL, OPT_DIGEST},
-        {"timestamp", required_argument, NULL, OPT_TIMESTAMP},
-        {"tls-timeout", required_argument, NULL, OPT_TLS_TIMEOUT},
+        CTL_FILE_LONGOPTS,
         {NULL, 0, NULL, 0},
     };
     itl_args a;
     ctl_common_opts o;
     memset(&a, 0, sizeof a);
     memset(&o, 0, sizeof o);
-    a.digest = TLV_DIGEST_SHA1;
+    ctl_file_opts_init(&a.file);
     a.signer_role = TLV_ROLE_TFTP;
     int c, code = PT_EXIT_OK;
     optind = 2;
     while (code == PT_EXIT_OK && (c = getopt_long(argc, argv, "ho:", longopts, NULL)) != -1) {
         bool handled = false;
-        if (ctl_common_opt(&o, c, optarg, &code))
+        if (ctl_common_opt(&o, c, optarg, &code) || ctl_file_opt(&a.file, c, optarg, &code))
             continue;
         if (c == 'h') {
             itl_usage(stdout);

@@ -75,9 +75,6 @@ enum {
     OPT_TVS,
     OPT_APP_SERVER,
     OPT_MODE,
-    OPT_DIGEST,
-    OPT_TIMESTAMP,
-    OPT_TLS_TIMEOUT,
 };
 
 typedef struct update_args {
@@ -93,10 +90,8 @@ typedef struct update_args {
     size_t n_remove;
     ctl_cert_opt certs[UPDATE_MAX_CERTS];
     size_t n_certs;
-    bool has_digest, has_mode, nonsecure, has_timestamp;
-    uint8_t digest;
-    uint32_t timestamp;
-    int tls_timeout_ms;
+    bool has_mode, nonsecure;
+    ctl_file_opts file;
 } update_args;
 
 /* OLD's records that carry no certificate (non-secure mode): kept only if given again. */
@@ -395,7 +390,7 @@ static int update_run(const update_args *a, const ctl_common_opts *o)
     size_t before = st.recs.n;
     /* A record that restores a certificate-less one of OLD is not "already there". */
     if (rc == PT_OK)
-        rc = ctl_cert_opts_load(a->certs, a->n_certs, a->tls_timeout_ms, &st.recs);
+        rc = ctl_cert_opts_load(a->certs, a->n_certs, a->file.tls_timeout_ms, &st.recs);
     if (rc == PT_OK) {
         resolve_bare(&st, before);
         rc = final_checks(&st);
@@ -407,10 +402,10 @@ static int update_run(const update_args *a, const ctl_common_opts *o)
             pt_log_warn("%s is named %s inside, the new file %s", a->input, st.old->filename, base);
         ctl_build_job job = {.records = &st.recs,
                              .signer = st.signer,
-                             .digest = a->has_digest ? a->digest : st.old->digest,
+                             .digest = a->file.has_digest ? a->file.digest : st.old->digest,
                              .nonsecure = a->has_mode ? a->nonsecure : st.old_nonsecure,
-                             .has_timestamp = a->has_timestamp,
-                             .timestamp = a->timestamp,
+                             .has_timestamp = a->file.has_timestamp,
+                             .timestamp = a->file.timestamp,
                              .outputs = a->outputs,
                              .n_outputs = a->n_outputs};
         rc = ctl_build_sign_write(&job, o);
@@ -436,7 +431,6 @@ static int list_add(const char **v, size_t *n, const char *arg, const char *opti
 
 static int update_option(int c, update_args *a)
 {
-    long secs;
     switch (c) {
     case 'i':
         a->input = optarg;
@@ -457,21 +451,6 @@ static int update_option(int c, update_args *a)
         return ctl_mode_parse(optarg, &a->nonsecure)
                    ? PT_EXIT_OK
                    : pt_cli_usage_error("--mode takes mixed or nonsecure");
-    case OPT_DIGEST:
-        a->has_digest = true;
-        return ctl_digest_parse(optarg, &a->digest)
-                   ? PT_EXIT_OK
-                   : pt_cli_usage_error("--digest takes sha1 or sha512");
-    case OPT_TIMESTAMP:
-        a->has_timestamp = true;
-        return ctl_timestamp_parse(optarg, &a->timestamp)
-                   ? PT_EXIT_OK
-                   : pt_cli_usage_error("--timestamp takes Unix seconds (0 to 4294967295)");
-    case OPT_TLS_TIMEOUT:
-        if (!pt_cli_parse_long(optarg, 1, 600, &secs))
-            return pt_cli_usage_error("--tls-timeout takes 1 to 600 seconds");
-        a->tls_timeout_ms = (int)secs * 1000;
-        return PT_EXIT_OK;
     default:
         return pt_cli_usage_error("unknown option for 'update'");
     }
@@ -510,21 +489,20 @@ int ctl_cmd_update(int argc, char **argv)
         {"tvs", required_argument, NULL, OPT_TVS},
         {"app-server", required_argument, NULL, OPT_APP_SERVER},
         {"mode", required_argument, NULL, OPT_MODE},
-        {"digest", required_argument, NULL, OPT_DIGEST},
-        {"timestamp", required_argument, NULL, OPT_TIMESTAMP},
-        {"tls-timeout", required_argument, NULL, OPT_TLS_TIMEOUT},
+        CTL_FILE_LONGOPTS,
         {NULL, 0, NULL, 0},
     };
     update_args a;
     ctl_common_opts o;
     memset(&a, 0, sizeof a);
+    ctl_file_opts_init(&a.file);
     memset(&o, 0, sizeof o);
     int c, code = PT_EXIT_OK;
     optind = 1;
     while (code == PT_EXIT_OK && (c = getopt_long(argc, argv, "hi:o:", longopts, NULL)) != -1) {
         const char *name = NULL;
         int role = cert_option_role(c, &name);
-        if (ctl_common_opt(&o, c, optarg, &code))
+        if (ctl_common_opt(&o, c, optarg, &code) || ctl_file_opt(&a.file, c, optarg, &code))
             continue;
         if (c == 'h') {
             update_usage(stdout);
