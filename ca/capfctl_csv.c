@@ -61,7 +61,8 @@ static void report_usage(FILE *out)
                  "\n"
                  "The report holds every device's authentication string: keep it private.\n"
                  "\n"
-                 "  -o FILE     write FILE (mode 0600, replaced atomically) instead of standard\n"
+                 "  -o, --output FILE\n"
+                 "              write FILE (mode 0600, replaced atomically) instead of standard\n"
                  "              output\n"
                  "  --db URL    the device store\n");
 }

@@ -271,6 +271,10 @@ static int simple_parse(capfctl_ctx *ctx, int argc, char **argv, const char *hel
     while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
         if (c == 'h') {
             fputs(help, stdout);
+            fputs("\n  --db URL    the device store (default: $CAPFCTL_DB, "
+                  "else " CAPF_STORE_DEFAULT_URL
+                  ")\n\nExit status: 0 success, 1 failure, 2 usage error.\n",
+                  stdout);
             return PT_EXIT_OK;
         } else if (c == CAPFCTL_OPT_DB) {
             ctx->db = optarg;
@@ -656,7 +660,9 @@ static int find_opts(capfctl_ctx *ctx, int argc, char **argv, capf_store_filter 
                 snprintf(string, string_len, "%s", optarg);
             f->auth_string = string;
             if (rc != PT_OK)
-                code = pt_cli_usage_error("--auth-string: %s", pt_err_message());
+                code = pt_cli_usage_error(
+                    "%s: %s", c == CAPFCTL_OPT_AUTH_STRING ? "--auth-string" : "--auth-string-fd",
+                    pt_err_message());
         } else {
             code = pt_cli_usage_error("unknown option for 'find' (see 'capfctl find --help')");
         }

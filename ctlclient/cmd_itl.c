@@ -21,7 +21,7 @@ static void itl_usage(FILE *out)
             "Usage: ctlclient itl build -o PATH [-o PATH...] --signer SIGNER [--signer-cert CERT]\n"
             "                 [--signer-role tftp|ccm-tftp] [--tftp CERT]... [--ccm-tftp CERT]...\n"
             "                 [--tvs CERT]... [--capf CERT]... [--itlrecovery CERT]\n"
-            "                 [--digest sha1|sha512] [--timestamp UNIX]\n"
+            "                 [--digest sha1|sha512] [--timestamp UNIX] [--tls-timeout SECS]\n"
             "                 [--module PATH] [--pin-fd N] [--allow-final-try]\n"
             "\n"
             "Build an Initial Trust List (ITLFile.tlv) and write it to every -o location.\n"

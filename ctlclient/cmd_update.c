@@ -26,10 +26,11 @@ static void update_usage(FILE *out)
     fprintf(out,
             "Usage: ctlclient update -i OLD -o PATH [-o PATH...] --sign-with URI\n"
             "                 [--add-sast URI]... [--remove-sast SERIAL]... [--add-tftp CERT]...\n"
+            "                 [--tftp CERT]...\n"
             "                 [--remove SERIAL]... [--ccm-tftp CERT]... [--ccm CERT]... [--capf "
             "CERT]...\n"
             "                 [--tvs CERT]... [--app-server CERT]... [--mode mixed|nonsecure]\n"
-            "                 [--digest sha1|sha512] [--timestamp UNIX]\n"
+            "                 [--digest sha1|sha512] [--timestamp UNIX] [--tls-timeout SECS]\n"
             "                 [--module PATH] [--pin-fd N] [--allow-final-try]\n"
             "\n"
             "Build a new CTL file from OLD (which must verify), with the changes asked for,\n"

@@ -45,7 +45,7 @@ static void usage(FILE *out)
                  "\n"
                  "Options:\n"
                  "  --config FILE      configuration (default " HSMD_CONFIG_DEFAULT_PATH ");\n"
-                 "                     see hsm/README.md for every setting\n"
+                 "                     see hsmd.conf(5) for every setting\n"
                  "  --new-audit-chain  when the audit log's chain is broken, move the log aside\n"
                  "                     (LOG.broken-TIME) and start a new one linked to its last\n"
                  "                     good record; without it hsmd refuses to start\n"

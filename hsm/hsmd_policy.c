@@ -247,10 +247,32 @@ static pt_err check_extension_list(const STACK_OF(X509_EXTENSION) * exts)
     return PT_OK;
 }
 
+/*
+ * A keyUsage value must be a DER BIT STRING: its unused trailing bits zero.
+ * OpenSSL clears such bits when it decodes, so a value with them set would be
+ * read differently by a stricter or a looser verifier: refuse it.
+ */
+static pt_err check_key_usage_der(const STACK_OF(X509_EXTENSION) * exts)
+{
+    int i = X509v3_get_ext_by_NID(exts, NID_key_usage, -1);
+    if (i < 0)
+        return PT_OK;
+    const ASN1_OCTET_STRING *v = X509_EXTENSION_get_data(X509v3_get_ext(exts, i));
+    const uint8_t *p = ASN1_STRING_get0_data(v);
+    int n = ASN1_STRING_length(v);
+    /* 03 LEN UNUSED BYTES...: the checks of check_extension_list already passed. */
+    if (n >= 4 && p[0] == 0x03 && p[1] == n - 2 && p[2] < 8 &&
+        (p[n - 1] & ((1u << p[2]) - 1u)) != 0)
+        return pt_fail(PT_ERR_REFUSED, "keyUsage sets bits it declares unused (not DER)");
+    return PT_OK;
+}
+
 /* basicConstraints absent or CA:FALSE; keyUsage without keyCertSign and cRLSign. */
 static pt_err check_end_entity(const HSMD_TBS *t)
 {
     pt_err rc = check_extension_list(t->extensions);
+    if (rc == PT_OK)
+        rc = check_key_usage_der(t->extensions);
     if (rc != PT_OK)
         return rc;
     int crit = -1;
@@ -266,7 +288,13 @@ static pt_err check_end_entity(const HSMD_TBS *t)
     ASN1_BIT_STRING *ku = X509V3_get_d2i(t->extensions, NID_key_usage, &crit, NULL);
     bool cert_sign = ku != NULL && ASN1_BIT_STRING_get_bit(ku, 5);
     bool crl_sign = ku != NULL && ASN1_BIT_STRING_get_bit(ku, 6);
+    bool empty = true;
+    for (int b = 0; ku != NULL && b < 9; b++)
+        if (ASN1_BIT_STRING_get_bit(ku, b))
+            empty = false;
     ASN1_BIT_STRING_free(ku);
+    if (ku != NULL && empty)
+        return pt_fail(PT_ERR_REFUSED, "keyUsage is present but empty (RFC 5280 4.2.1.3)");
     if (cert_sign || crl_sign)
         return pt_fail(PT_ERR_REFUSED,
                        "keyUsage includes %s: only a CA uses it, and this key issues end-entity "

@@ -391,6 +391,19 @@ static void test_issue_extensions(void **state)
     check_bytes(f, tbs, len, PT_ERR_REFUSED, "Key Usage cannot be decoded");
     OPENSSL_free(tbs);
 
+    /* keyUsage with no bit set, and one setting bits it declares unused (keyCertSign among
+       them): OpenSSL would mark the first invalid and read the second as empty. */
+    static const uint8_t ku_empty[] = {0x03, 0x01, 0x00};
+    X509_EXTENSION *empty[1] = {ext_raw("2.5.29.15", true, ku_empty, sizeof ku_empty)};
+    tbs = tbs_with_extensions(f, empty, 1, &len);
+    check_bytes(f, tbs, len, PT_ERR_REFUSED, "keyUsage is present but empty");
+    OPENSSL_free(tbs);
+    static const uint8_t ku_padding[] = {0x03, 0x02, 0x05, 0x1c};
+    X509_EXTENSION *padding[1] = {ext_raw("2.5.29.15", true, ku_padding, sizeof ku_padding)};
+    tbs = tbs_with_extensions(f, padding, 1, &len);
+    check_bytes(f, tbs, len, PT_ERR_REFUSED, "keyUsage sets bits it declares unused");
+    OPENSSL_free(tbs);
+
     /* basicConstraints CA:FALSE with a path length: RFC 5280 forbids it. */
     static const uint8_t bc_pathlen[] = {0x30, 0x03, 0x02, 0x01, 0x00};
     X509_EXTENSION *pl[1] = {ext_raw("2.5.29.19", true, bc_pathlen, sizeof bc_pathlen)};
