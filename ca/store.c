@@ -170,6 +170,19 @@ pt_err capf_store_device_load(capf_store *st, const char *name, bool with_pem, c
     return rc;
 }
 
+pt_err capf_store_device_edit(capf_store *st, const char *name, capf_store_device *d, int64_t *id,
+                              time_t *now)
+{
+    pt_err rc = capf_store_name_check(name);
+    if (rc == PT_OK)
+        rc = capf_store_tx_begin(st, true);
+    if (rc != PT_OK)
+        return rc;
+    *now = capf_store_now(st);
+    rc = capf_store_device_load(st, name, false, d, id);
+    return rc == PT_OK ? rc : capf_store_tx_end(st, rc);
+}
+
 pt_err capf_store_event_add(capf_store *st, const char *device, time_t now,
                             const capf_store_actor *who, const char *event, const char *fmt, ...)
 {
@@ -292,27 +305,21 @@ pt_err capf_store_auth_attempt(capf_store *st, const char *device, const void *g
     *result = CAPF_STORE_AUTH_REJECTED;
     if (max_failures == 0 || (given == NULL && given_len > 0))
         return pt_fail(PT_ERR_USAGE, "authentication attempt: bad arguments");
-    pt_err rc = capf_store_name_check(device);
-    if (rc != PT_OK)
-        return rc;
     capf_store_device d;
     int64_t id = 0;
+    time_t now = 0;
     bool write = false;
-    rc = capf_store_tx_begin(st, true);
+    pt_err rc = capf_store_device_edit(st, device, &d, &id, &now);
     if (rc != PT_OK)
         return rc;
-    time_t now = capf_store_now(st);
-    rc = capf_store_device_load(st, device, false, &d, &id);
-    if (rc == PT_OK) {
-        const char *event = auth_decide(&d, given, given_len, max_failures, result, &write);
-        if (write) {
-            d.changed = now;
-            rc = st->be->device_update(st->impl, id, &d);
-        }
-        if (rc == PT_OK)
-            rc = auth_record(st, &d, now, who, event, max_failures);
-        capf_store_device_free(&d);
+    const char *event = auth_decide(&d, given, given_len, max_failures, result, &write);
+    if (write) {
+        d.changed = now;
+        rc = st->be->device_update(st->impl, id, &d);
     }
+    if (rc == PT_OK)
+        rc = auth_record(st, &d, now, who, event, max_failures);
+    capf_store_device_free(&d);
     rc = capf_store_tx_end(st, rc);
     if (rc != PT_OK)
         *result = CAPF_STORE_AUTH_REJECTED;
@@ -354,23 +361,17 @@ pt_err capf_store_op_check_deadline(capf_store *st, const char *device, const ca
                                     bool *expired)
 {
     *expired = false;
-    pt_err rc = capf_store_name_check(device);
-    if (rc != PT_OK)
-        return rc;
     capf_store_device d;
     int64_t id = 0;
-    rc = capf_store_tx_begin(st, true);
+    time_t now = 0;
+    pt_err rc = capf_store_device_edit(st, device, &d, &id, &now);
     if (rc != PT_OK)
         return rc;
-    time_t now = capf_store_now(st);
-    rc = capf_store_device_load(st, device, false, &d, &id);
-    if (rc == PT_OK) {
-        if (deadline_passed(&d, now)) {
-            *expired = true;
-            rc = expire(st, id, &d, now, who);
-        }
-        capf_store_device_free(&d);
+    if (deadline_passed(&d, now)) {
+        *expired = true;
+        rc = expire(st, id, &d, now, who);
     }
+    capf_store_device_free(&d);
     rc = capf_store_tx_end(st, rc);
     if (rc != PT_OK)
         *expired = false;
@@ -382,19 +383,13 @@ pt_err capf_store_op_started(capf_store *st, const char *device, capf_device_op 
 {
     if (op == CAPF_DEVICE_OP_NONE)
         return pt_fail(PT_ERR_USAGE, "there is no operation 'none' to start");
-    pt_err rc = capf_store_name_check(device);
-    if (rc != PT_OK)
-        return rc;
     capf_store_device d;
     int64_t id = 0;
+    time_t now = 0;
     bool expired = false;
-    rc = capf_store_tx_begin(st, true);
+    pt_err rc = capf_store_device_edit(st, device, &d, &id, &now);
     if (rc != PT_OK)
         return rc;
-    time_t now = capf_store_now(st);
-    rc = capf_store_device_load(st, device, false, &d, &id);
-    if (rc != PT_OK)
-        return capf_store_tx_end(st, rc);
     if (d.operation != op) {
         rc = pt_fail(PT_ERR_REFUSED, "device %s: the scheduled operation is %s, not %s", device,
                      capf_device_op_name(d.operation), capf_device_op_name(op));
@@ -449,22 +444,16 @@ static pt_err cert_from_x509(X509 *x, capf_store_cert_kind kind, const char *dev
 pt_err capf_store_cert_issued(capf_store *st, const char *device, X509 *cert,
                               const capf_store_actor *who)
 {
-    pt_err rc = capf_store_name_check(device);
-    if (rc != PT_OK)
-        return rc;
     capf_store_cert c;
     capf_store_device d;
     int64_t id = 0;
-    rc = capf_store_tx_begin(st, true);
+    time_t now = 0;
+    pt_err rc = capf_store_device_edit(st, device, &d, &id, &now);
     if (rc != PT_OK)
         return rc;
-    time_t now = capf_store_now(st);
     rc = cert_from_x509(cert, CAPF_STORE_CERT_ISSUED, device, now, &c);
-    if (rc != PT_OK)
-        return capf_store_tx_end(st, rc);
-    rc = capf_store_device_load(st, device, false, &d, &id);
     if (rc != PT_OK) {
-        capf_store_cert_free(&c);
+        capf_store_device_free(&d);
         return capf_store_tx_end(st, rc);
     }
     if (d.operation != CAPF_DEVICE_OP_INSTALL) {
@@ -495,52 +484,41 @@ pt_err capf_store_cert_fetched(capf_store *st, const char *device, X509 *cert,
 {
     if (kind != CAPF_STORE_CERT_FETCHED_LSC && kind != CAPF_STORE_CERT_FETCHED_MIC)
         return pt_fail(PT_ERR_USAGE, "a fetched certificate is an LSC or a MIC");
-    pt_err rc = capf_store_name_check(device);
-    if (rc != PT_OK)
-        return rc;
     capf_store_cert c;
     capf_store_device d;
     int64_t id = 0;
-    rc = capf_store_tx_begin(st, true);
+    time_t now = 0;
+    pt_err rc = capf_store_device_edit(st, device, &d, &id, &now);
     if (rc != PT_OK)
         return rc;
-    time_t now = capf_store_now(st);
     rc = cert_from_x509(cert, kind, device, now, &c);
-    if (rc != PT_OK)
-        return capf_store_tx_end(st, rc);
-    rc = capf_store_device_load(st, device, false, &d, &id);
-    if (rc == PT_OK) {
-        rc = st->be->fetched_add(st->impl, &c);
-        if (d.operation == CAPF_DEVICE_OP_TROUBLESHOOT)
-            d.operation = CAPF_DEVICE_OP_NONE;
-        d.changed = now;
-        if (rc == PT_OK)
-            rc = st->be->device_update(st->impl, id, &d);
-        if (rc == PT_OK)
-            rc = capf_store_event_add(st, device, now, who, "cert-fetched",
-                                      "%s serial %s, %s, issuer %s",
-                                      kind == CAPF_STORE_CERT_FETCHED_LSC ? "LSC" : "MIC", c.serial,
-                                      c.key_type, c.issuer);
+    if (rc != PT_OK) {
         capf_store_device_free(&d);
+        return capf_store_tx_end(st, rc);
     }
+    rc = st->be->fetched_add(st->impl, &c);
+    if (d.operation == CAPF_DEVICE_OP_TROUBLESHOOT)
+        d.operation = CAPF_DEVICE_OP_NONE;
+    d.changed = now;
+    if (rc == PT_OK)
+        rc = st->be->device_update(st->impl, id, &d);
+    if (rc == PT_OK)
+        rc = capf_store_event_add(
+            st, device, now, who, "cert-fetched", "%s serial %s, %s, issuer %s",
+            kind == CAPF_STORE_CERT_FETCHED_LSC ? "LSC" : "MIC", c.serial, c.key_type, c.issuer);
+    capf_store_device_free(&d);
     capf_store_cert_free(&c);
     return capf_store_tx_end(st, rc);
 }
 
 pt_err capf_store_lsc_deleted(capf_store *st, const char *device, const capf_store_actor *who)
 {
-    pt_err rc = capf_store_name_check(device);
-    if (rc != PT_OK)
-        return rc;
     capf_store_device d;
     int64_t id = 0;
-    rc = capf_store_tx_begin(st, true);
+    time_t now = 0;
+    pt_err rc = capf_store_device_edit(st, device, &d, &id, &now);
     if (rc != PT_OK)
         return rc;
-    time_t now = capf_store_now(st);
-    rc = capf_store_device_load(st, device, false, &d, &id);
-    if (rc != PT_OK)
-        return capf_store_tx_end(st, rc);
     char serial[128];
     snprintf(serial, sizeof serial, "%s", d.has_lsc && d.lsc.serial ? d.lsc.serial : "none");
     if (d.has_lsc)
@@ -562,18 +540,12 @@ pt_err capf_store_op_succeeded(capf_store *st, const char *device, capf_device_o
 {
     if (op == CAPF_DEVICE_OP_NONE)
         return pt_fail(PT_ERR_USAGE, "there is no operation 'none' to succeed");
-    pt_err rc = capf_store_name_check(device);
-    if (rc != PT_OK)
-        return rc;
     capf_store_device d;
     int64_t id = 0;
-    rc = capf_store_tx_begin(st, true);
+    time_t now = 0;
+    pt_err rc = capf_store_device_edit(st, device, &d, &id, &now);
     if (rc != PT_OK)
         return rc;
-    time_t now = capf_store_now(st);
-    rc = capf_store_device_load(st, device, false, &d, &id);
-    if (rc != PT_OK)
-        return capf_store_tx_end(st, rc);
     capf_store_status_set(&d, op, CAPF_DEVICE_STATE_SUCCESS, NULL, now);
     bool used = d.auth == CAPF_DEVICE_AUTH_STRING && d.auth_string[0] != '\0';
     if (used)
@@ -604,20 +576,14 @@ pt_err capf_store_op_failed(capf_store *st, const char *device, capf_device_op o
 {
     if (op == CAPF_DEVICE_OP_NONE)
         return pt_fail(PT_ERR_USAGE, "there is no operation 'none' to fail");
-    pt_err rc = capf_store_name_check(device);
-    if (rc != PT_OK)
-        return rc;
     char why[CAPF_DEVICE_REASON_MAX + 1];
     reason_clean(reason, why);
     capf_store_device d;
     int64_t id = 0;
-    rc = capf_store_tx_begin(st, true);
+    time_t now = 0;
+    pt_err rc = capf_store_device_edit(st, device, &d, &id, &now);
     if (rc != PT_OK)
         return rc;
-    time_t now = capf_store_now(st);
-    rc = capf_store_device_load(st, device, false, &d, &id);
-    if (rc != PT_OK)
-        return capf_store_tx_end(st, rc);
     capf_store_status_set(&d, op, CAPF_DEVICE_STATE_FAILED, why, now);
     d.changed = now;
     rc = st->be->device_update(st->impl, id, &d);

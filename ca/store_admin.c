@@ -315,18 +315,12 @@ pt_err capf_store_device_set(capf_store *st, const char *device, const capf_stor
 
 pt_err capf_store_device_delete(capf_store *st, const char *device, const capf_store_actor *who)
 {
-    pt_err rc = capf_store_name_check(device);
-    if (rc != PT_OK)
-        return rc;
     capf_store_device d;
     int64_t id = 0;
-    rc = capf_store_tx_begin(st, true);
+    time_t now = 0;
+    pt_err rc = capf_store_device_edit(st, device, &d, &id, &now);
     if (rc != PT_OK)
         return rc;
-    time_t now = capf_store_now(st);
-    rc = capf_store_device_load(st, device, false, &d, &id);
-    if (rc != PT_OK)
-        return capf_store_tx_end(st, rc);
     rc = st->be->device_remove(st->impl, id);
     if (rc == PT_OK)
         rc = capf_store_event_add(st, device, now, who, "deleted",
@@ -337,18 +331,12 @@ pt_err capf_store_device_delete(capf_store *st, const char *device, const capf_s
 
 pt_err capf_store_device_unlock(capf_store *st, const char *device, const capf_store_actor *who)
 {
-    pt_err rc = capf_store_name_check(device);
-    if (rc != PT_OK)
-        return rc;
     capf_store_device d;
     int64_t id = 0;
-    rc = capf_store_tx_begin(st, true);
+    time_t now = 0;
+    pt_err rc = capf_store_device_edit(st, device, &d, &id, &now);
     if (rc != PT_OK)
         return rc;
-    time_t now = capf_store_now(st);
-    rc = capf_store_device_load(st, device, false, &d, &id);
-    if (rc != PT_OK)
-        return capf_store_tx_end(st, rc);
     bool was_locked = d.locked;
     unsigned failures = d.auth_failures;
     d.locked = false;

@@ -28,6 +28,14 @@ pt_err capf_store_name_check(const char *name);
 pt_err capf_store_device_load(capf_store *st, const char *name, bool with_pem, capf_store_device *d,
                               int64_t *id);
 
+/*
+ * Check name, begin a write transaction, read the clock into now and load the
+ * device. On success the caller frees d and ends the transaction; on failure
+ * nothing is left open.
+ */
+pt_err capf_store_device_edit(capf_store *st, const char *name, capf_store_device *d, int64_t *id,
+                              time_t *now);
+
 /* Add a history event (detail printf-style; never an authentication string in it). */
 pt_err capf_store_event_add(capf_store *st, const char *device, time_t now,
                             const capf_store_actor *who, const char *event, const char *fmt, ...)
