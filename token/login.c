@@ -216,14 +216,17 @@ static pt_err read_new_pin(token *t, const token_login_opts *o, char **out)
                    TOKEN_LOGIN_MAX_PROMPTS);
 }
 
+/* C_SetPIN; on success log it and read the token's new flags. */
 static pt_err call_set_pin(token *t, const char *old_pin, const char *new_pin)
 {
     CK_RV rv = t->module->fl->C_SetPIN(
         t->session, token_ck_input(old_pin), old_pin ? (CK_ULONG)strlen(old_pin) : 0,
         token_ck_input(new_pin), new_pin ? (CK_ULONG)strlen(new_pin) : 0);
-    if (rv == CKR_OK)
-        return PT_OK;
-    return token_note_failure(t, token_ckr_fail(rv, "C_SetPIN", "changing the token's PIN"));
+    if (rv != CKR_OK)
+        return token_note_failure(t, token_ckr_fail(rv, "C_SetPIN", "changing the token's PIN"));
+    char d[128];
+    pt_log_info("the PIN of %s was changed", token_describe(t, d, sizeof d));
+    return token_refresh(t);
 }
 
 /* The token still has its default PIN: change it before anything else. */
@@ -237,82 +240,76 @@ static pt_err change_default_pin(token *t, const token_login_opts *o, const char
     if (rc == PT_OK)
         rc = call_set_pin(t, old_pin, new_pin);
     token_pin_free(new_pin);
-    if (rc == PT_OK) {
-        pt_log_info("the PIN of %s was changed", d);
-        rc = token_refresh(t);
+    return rc;
+}
+
+/* One try of an operation that sends the user's PIN; PT_ERR_PIN_INCORRECT may be retried. */
+typedef pt_err (*pin_try_fn)(token *t, const token_login_opts *o);
+
+/*
+ * Run try_once under the retry-lockout policy: the flags are read and judged
+ * before every try, and a wrong PIN is retried only at a terminal, a bounded
+ * number of times, never at the final try without consent.
+ */
+static pt_err with_pin_policy(token *t, const token_login_opts *o, pin_try_fn try_once)
+{
+    pt_err rc = token_session_ensure(t);
+    if (rc != PT_OK)
+        return rc;
+    for (int attempt = 1;; attempt++) {
+        rc = login_precheck(t, o);
+        if (rc != PT_OK)
+            return rc;
+        rc = try_once(t, o);
+        if (rc == PT_ERR_PIN_LOCKED)
+            return fail_locked(t);
+        if (rc != PT_ERR_PIN_INCORRECT)
+            return rc;
+        rc = after_wrong_pin(t, o, attempt);
+        if (rc != PT_OK)
+            return rc;
     }
+}
+
+static pt_err try_login(token *t, const token_login_opts *o)
+{
+    char *pin = NULL;
+    pt_err rc = read_pin(t, o != NULL ? o->pin : NULL, "PIN", &pin);
+    if (rc == PT_OK)
+        rc = call_login(t, pin);
+    if (rc == PT_OK) {
+        /* Fresh flags: the default-PIN mark shows only now on some tokens. */
+        rc = token_refresh(t);
+        if (rc == PT_OK && (t->info.flags & CKF_USER_PIN_TO_BE_CHANGED))
+            rc = change_default_pin(t, o, pin);
+        if (rc != PT_OK) {
+            (void)t->module->fl->C_Logout(t->session);
+            t->logged_in = false;
+        }
+    }
+    token_pin_free(pin);
+    return rc;
+}
+
+static pt_err try_pin_change(token *t, const token_login_opts *o)
+{
+    char *old_pin = NULL, *new_pin = NULL;
+    pt_err rc = read_pin(t, o != NULL ? o->pin : NULL, "Current PIN", &old_pin);
+    if (rc == PT_OK)
+        rc = read_new_pin(t, o, &new_pin);
+    if (rc == PT_OK)
+        rc = call_set_pin(t, old_pin, new_pin);
+    token_pin_free(old_pin);
+    token_pin_free(new_pin);
     return rc;
 }
 
 pt_err token_login(token *t, const token_login_opts *opts)
 {
-    if (t->logged_in)
-        return PT_OK;
-    pt_err rc = token_session_ensure(t);
-    if (rc != PT_OK)
-        return rc;
-    const token_pin_source *src = opts != NULL ? opts->pin : NULL;
-    for (int attempt = 1;; attempt++) {
-        rc = login_precheck(t, opts);
-        if (rc != PT_OK)
-            return rc;
-        char *pin = NULL;
-        rc = read_pin(t, src, "PIN", &pin);
-        if (rc != PT_OK)
-            return rc;
-        rc = call_login(t, pin);
-        if (rc == PT_OK) {
-            /* Fresh flags: the default-PIN mark shows only now on some tokens. */
-            rc = token_refresh(t);
-            if (rc == PT_OK && (t->info.flags & CKF_USER_PIN_TO_BE_CHANGED))
-                rc = change_default_pin(t, opts, pin);
-            token_pin_free(pin);
-            if (rc != PT_OK) {
-                (void)t->module->fl->C_Logout(t->session);
-                t->logged_in = false;
-            }
-            return rc;
-        }
-        token_pin_free(pin);
-        if (rc == PT_ERR_PIN_LOCKED)
-            return fail_locked(t);
-        if (rc != PT_ERR_PIN_INCORRECT)
-            return rc;
-        rc = after_wrong_pin(t, opts, attempt);
-        if (rc != PT_OK)
-            return rc;
-    }
+    return t->logged_in ? PT_OK : with_pin_policy(t, opts, try_login);
 }
 
 pt_err token_pin_change(token *t, const token_login_opts *opts)
 {
-    pt_err rc = token_session_ensure(t);
-    if (rc != PT_OK)
-        return rc;
-    const token_pin_source *src = opts != NULL ? opts->pin : NULL;
-    for (int attempt = 1;; attempt++) {
-        rc = login_precheck(t, opts);
-        if (rc != PT_OK)
-            return rc;
-        char *old_pin = NULL, *new_pin = NULL;
-        rc = read_pin(t, src, "Current PIN", &old_pin);
-        if (rc == PT_OK)
-            rc = read_new_pin(t, opts, &new_pin);
-        if (rc == PT_OK)
-            rc = call_set_pin(t, old_pin, new_pin);
-        token_pin_free(old_pin);
-        token_pin_free(new_pin);
-        if (rc == PT_OK) {
-            char d[128];
-            pt_log_info("the PIN of %s was changed", token_describe(t, d, sizeof d));
-            return token_refresh(t);
-        }
-        if (rc == PT_ERR_PIN_LOCKED)
-            return fail_locked(t);
-        if (rc != PT_ERR_PIN_INCORRECT)
-            return rc;
-        rc = after_wrong_pin(t, opts, attempt);
-        if (rc != PT_OK)
-            return rc;
-    }
+    return with_pin_policy(t, opts, try_pin_change);
 }
