@@ -8,49 +8,27 @@
 #include "p11.h"
 #include "token_internal.h"
 
-enum { PROVISION_MAX_SLOTS = 256 };
+#define NO_SLOT ((CK_SLOT_ID)-1)
 
-static pt_err slot_list(token_module *m, CK_SLOT_ID *slots, CK_ULONG *n)
+/* Among the module's tokens: the slot of the initialised one labelled label, and the first slot
+ * with an uninitialised token; NO_SLOT where there is none. */
+static pt_err slots_scan(token_module *m, const char *label, CK_SLOT_ID *labelled,
+                         CK_SLOT_ID *free_slot)
 {
-    *n = PROVISION_MAX_SLOTS;
-    CK_RV rv = m->fl->C_GetSlotList(CK_TRUE, slots, n);
-    if (rv != CKR_OK)
-        return token_ckr_fail(rv, "C_GetSlotList", "listing slots");
+    *labelled = *free_slot = NO_SLOT;
+    token_info *list = NULL;
+    size_t n = 0;
+    pt_err rc = token_list(m, &list, &n);
+    if (rc != PT_OK)
+        return rc;
+    for (size_t i = 0; i < n; i++) {
+        if (list[i].initialized && strcmp(list[i].label, label) == 0)
+            *labelled = list[i].slot_id;
+        else if (!list[i].initialized && *free_slot == NO_SLOT)
+            *free_slot = list[i].slot_id;
+    }
+    OPENSSL_free(list);
     return PT_OK;
-}
-
-/* The slot of the initialised token labelled label, or (CK_SLOT_ID)-1. */
-static pt_err find_labelled(token_module *m, const char *label, CK_SLOT_ID *found)
-{
-    CK_SLOT_ID slots[PROVISION_MAX_SLOTS];
-    CK_ULONG n = 0;
-    *found = (CK_SLOT_ID)-1;
-    pt_err rc = slot_list(m, slots, &n);
-    for (CK_ULONG i = 0; rc == PT_OK && i < n; i++) {
-        token_info info;
-        if (token_info_read(m, slots[i], &info) == PT_OK && info.initialized &&
-            strcmp(info.label, label) == 0)
-            *found = slots[i];
-    }
-    return rc;
-}
-
-static pt_err find_free(token_module *m, CK_SLOT_ID *found)
-{
-    CK_SLOT_ID slots[PROVISION_MAX_SLOTS];
-    CK_ULONG n = 0;
-    pt_err rc = slot_list(m, slots, &n);
-    for (CK_ULONG i = 0; rc == PT_OK && i < n; i++) {
-        token_info info;
-        if (token_info_read(m, slots[i], &info) == PT_OK && !info.initialized) {
-            *found = slots[i];
-            return PT_OK;
-        }
-    }
-    if (rc == PT_OK)
-        rc = pt_fail(PT_ERR_NOT_FOUND, "module %s has no free slot for a new token",
-                     token_module_path(m));
-    return rc;
 }
 
 static pt_err set_user_pin(token_module *m, CK_SLOT_ID slot, const char *so_pin,
@@ -81,15 +59,15 @@ pt_err token_provision(token_module *m, const char *label, const char *so_pin, c
     size_t label_len = strlen(label);
     if (label_len == 0 || label_len > 32)
         return pt_fail(PT_ERR_USAGE, "a token label has 1 to 32 characters");
-    CK_SLOT_ID existing = (CK_SLOT_ID)-1, free_slot = 0;
-    pt_err rc = find_labelled(m, label, &existing);
+    CK_SLOT_ID existing = NO_SLOT, free_slot = NO_SLOT;
+    pt_err rc = slots_scan(m, label, &existing, &free_slot);
     if (rc != PT_OK)
         return rc;
-    if (existing != (CK_SLOT_ID)-1)
+    if (existing != NO_SLOT)
         return pt_fail(PT_ERR_EXISTS, "a token labelled '%s' exists already", label);
-    rc = find_free(m, &free_slot);
-    if (rc != PT_OK)
-        return rc;
+    if (free_slot == NO_SLOT)
+        return pt_fail(PT_ERR_NOT_FOUND, "module %s has no free slot for a new token",
+                       token_module_path(m));
 
     /* PKCS#11 labels are blank-padded, not NUL-terminated. */
     CK_UTF8CHAR padded[32];
@@ -100,9 +78,9 @@ pt_err token_provision(token_module *m, const char *label, const char *so_pin, c
     if (rv != CKR_OK)
         return token_ckr_fail(rv, "C_InitToken", "initialising the token");
 
-    CK_SLOT_ID slot;
-    rc = find_labelled(m, label, &slot);
-    if (rc == PT_OK && slot == (CK_SLOT_ID)-1)
+    CK_SLOT_ID slot = NO_SLOT, unused = NO_SLOT;
+    rc = slots_scan(m, label, &slot, &unused);
+    if (rc == PT_OK && slot == NO_SLOT)
         rc = pt_fail(PT_ERR_NOT_FOUND, "the new token '%s' cannot be found after initialising it",
                      label);
     if (rc == PT_OK)
