@@ -8,6 +8,7 @@
 #include <openssl/rsa.h>
 
 #include "bytes.h"
+#include "der.h"
 
 /* Largest blob we sign or verify: a name and a certificate (or a SUDI). */
 #define AUTH_BLOB_MAX (CAPF_EL_VALUE_MAX + 8)
@@ -207,28 +208,6 @@ static bool ecdsa_verify_der(EVP_PKEY *key, const digest_info *d, const uint8_t 
     return ok;
 }
 
-/* r || s (each as long as the group order) to a DER Ecdsa-Sig-Value. */
-static bool ecdsa_raw_to_der(const uint8_t *sig, size_t half, uint8_t **der, size_t *der_len)
-{
-    ECDSA_SIG *es = ECDSA_SIG_new();
-    BIGNUM *r = BN_bin2bn(sig, (int)half, NULL);
-    BIGNUM *s = BN_bin2bn(sig + half, (int)half, NULL);
-    unsigned char *out = NULL;
-    int n = -1;
-    if (es != NULL && r != NULL && s != NULL && ECDSA_SIG_set0(es, r, s) == 1) {
-        r = s = NULL; /* owned by es now */
-        n = i2d_ECDSA_SIG(es, &out);
-    }
-    BN_free(r);
-    BN_free(s);
-    ECDSA_SIG_free(es);
-    if (n <= 0)
-        return false;
-    *der = out;
-    *der_len = (size_t)n;
-    return true;
-}
-
 static pt_err ecdsa_verify(EVP_PKEY *key, const digest_info *d, const uint8_t *blob,
                            size_t blob_len, const uint8_t *sig, size_t sig_len, capf_sig_form *form)
 {
@@ -240,7 +219,8 @@ static pt_err ecdsa_verify(EVP_PKEY *key, const digest_info *d, const uint8_t *b
     size_t half = ((size_t)EVP_PKEY_get_bits(key) + 7) / 8;
     uint8_t *der = NULL;
     size_t der_len = 0;
-    if (half > 0 && sig_len == 2 * half && ecdsa_raw_to_der(sig, half, &der, &der_len)) {
+    if (half > 0 && sig_len == 2 * half &&
+        pt_der_ecdsa_sig_from_raw(sig, sig_len, &der, &der_len) == PT_OK) {
         bool ok = ecdsa_verify_der(key, d, blob, blob_len, der, der_len);
         OPENSSL_free(der);
         if (ok) {

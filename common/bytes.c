@@ -95,16 +95,6 @@ bool pt_reader_bytes(pt_reader *r, size_t n, const uint8_t **p)
     return reader_take(r, n, p);
 }
 
-bool pt_reader_copy(pt_reader *r, void *dst, size_t n)
-{
-    const uint8_t *p;
-    if (!reader_take(r, n, &p))
-        return false;
-    if (n > 0)
-        memcpy(dst, p, n);
-    return true;
-}
-
 bool pt_reader_skip(pt_reader *r, size_t n)
 {
     const uint8_t *p;

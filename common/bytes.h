@@ -34,7 +34,6 @@ bool pt_reader_u32(pt_reader *r, uint32_t *v);
 bool pt_reader_u32le(pt_reader *r, uint32_t *v);
 /* Borrow the next n bytes (no copy); *p stays valid as long as the input. */
 bool pt_reader_bytes(pt_reader *r, size_t n, const uint8_t **p);
-bool pt_reader_copy(pt_reader *r, void *dst, size_t n);
 bool pt_reader_skip(pt_reader *r, size_t n);
 /* Peek at the next byte without consuming it. */
 bool pt_reader_peek_u8(const pt_reader *r, uint8_t *v);

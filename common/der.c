@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include <openssl/crypto.h>
+#include <openssl/ecdsa.h>
 
 pt_err pt_der_read(pt_reader *r, uint8_t *tag, pt_reader *contents, const uint8_t **elem,
                    size_t *elem_len)
@@ -253,5 +254,31 @@ pt_err pt_der_cert_check(const uint8_t *der, size_t len, pt_der_key_type *key)
         *key = PT_DER_KEY_RSA;
     else if (n == sizeof ec_oid && memcmp(p, ec_oid, n) == 0)
         *key = PT_DER_KEY_EC;
+    return PT_OK;
+}
+
+pt_err pt_der_ecdsa_sig_from_raw(const uint8_t *raw, size_t raw_len, uint8_t **out, size_t *out_len)
+{
+    *out = NULL;
+    *out_len = 0;
+    size_t half = raw_len / 2;
+    if (half == 0 || raw_len != 2 * half || half > 66)
+        return pt_fail(PT_ERR_FORMAT, "not a raw ECDSA signature: %zu bytes", raw_len);
+    ECDSA_SIG *es = ECDSA_SIG_new();
+    BIGNUM *r = BN_bin2bn(raw, (int)half, NULL);
+    BIGNUM *s = BN_bin2bn(raw + half, (int)half, NULL);
+    if (es == NULL || r == NULL || s == NULL || ECDSA_SIG_set0(es, r, s) != 1) {
+        ECDSA_SIG_free(es);
+        BN_free(r);
+        BN_free(s);
+        return pt_fail(PT_ERR_NOMEM, "out of memory");
+    }
+    unsigned char *der = NULL;
+    int len = i2d_ECDSA_SIG(es, &der); /* es owns r and s */
+    ECDSA_SIG_free(es);
+    if (len <= 0)
+        return pt_fail_openssl(PT_ERR_OPENSSL, "cannot encode the ECDSA signature");
+    *out = der;
+    *out_len = (size_t)len;
     return PT_OK;
 }

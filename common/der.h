@@ -65,4 +65,11 @@ pt_err pt_der_cert_check(const uint8_t *der, size_t len, pt_der_key_type *key);
 pt_err pt_der_tbs_sign_local(const uint8_t *tbs, size_t tbs_len, EVP_PKEY *key, const EVP_MD *md,
                              X509 **out);
 
+/*
+ * r || s, two halves of equal length (PKCS#11 ECDSA output, and the raw form
+ * some phones may send), as a DER Ecdsa-Sig-Value. Free *out with OPENSSL_free.
+ */
+pt_err pt_der_ecdsa_sig_from_raw(const uint8_t *raw, size_t raw_len, uint8_t **out,
+                                 size_t *out_len);
+
 #endif

@@ -12,8 +12,6 @@
 struct token_key {
     token *tok;
     char *label;
-    uint8_t *id;
-    size_t id_len;
     EVP_PKEY *pkey;
     X509 *cert;
 };
@@ -23,7 +21,6 @@ void token_key_free(token_key *k)
     if (k == NULL)
         return;
     OPENSSL_free(k->label);
-    OPENSSL_free(k->id);
     EVP_PKEY_free(k->pkey);
     X509_free(k->cert);
     OPENSSL_free(k);
@@ -86,10 +83,7 @@ static pt_err key_wrap(token *t, PKCS11_KEY *key, token_key **out)
         return pt_fail(PT_ERR_NOMEM, "out of memory");
     k->tok = t;
     k->label = OPENSSL_strdup(key->label ? key->label : "");
-    k->id =
-        OPENSSL_memdup(key->id_len ? key->id : (unsigned char *)"", key->id_len ? key->id_len : 1);
-    k->id_len = key->id_len;
-    if (k->label == NULL || k->id == NULL) {
+    if (k->label == NULL) {
         token_key_free(k);
         return pt_fail(PT_ERR_NOMEM, "out of memory");
     }

@@ -7,10 +7,10 @@
 #include <time.h>
 
 #include <openssl/crypto.h>
-#include <openssl/ecdsa.h>
 #include <openssl/objects.h>
 #include <openssl/x509.h>
 
+#include "der.h"
 #include "p11.h"
 #include "token_internal.h"
 
@@ -22,7 +22,6 @@ struct token_signer {
     CK_OBJECT_HANDLE key;
     int key_type;
     int key_bits;
-    size_t ec_field_bytes;
     pthread_mutex_t lock;
     pthread_cond_t freed;
     CK_SESSION_HANDLE sessions[SIGNER_MAX_SESSIONS];
@@ -98,7 +97,6 @@ static pt_err signer_describe_key(token_signer *s, CK_SESSION_HANDLE h)
             return pt_fail(PT_ERR_UNSUPPORTED, "the key's curve is not P-256, P-384 or P-521");
         s->key_type = EVP_PKEY_EC;
         s->key_bits = bits;
-        s->ec_field_bytes = (size_t)(bits + 7) / 8;
         return PT_OK;
     }
     return pt_fail(PT_ERR_UNSUPPORTED, "the key is neither RSA nor EC");
@@ -226,29 +224,6 @@ static pt_err digest_info(const EVP_MD *md, const uint8_t *h, unsigned hlen, uin
     return PT_OK;
 }
 
-/* PKCS#11 ECDSA gives r || s; certificates and TLV files want DER. */
-static pt_err ecdsa_raw_to_der(const uint8_t *raw, size_t raw_len, uint8_t **out, size_t *out_len)
-{
-    *out = NULL;
-    ECDSA_SIG *es = ECDSA_SIG_new();
-    BIGNUM *r = BN_bin2bn(raw, (int)(raw_len / 2), NULL);
-    BIGNUM *sv = BN_bin2bn(raw + raw_len / 2, (int)(raw_len / 2), NULL);
-    if (es == NULL || r == NULL || sv == NULL || ECDSA_SIG_set0(es, r, sv) != 1) {
-        ECDSA_SIG_free(es);
-        BN_free(r);
-        BN_free(sv);
-        return pt_fail(PT_ERR_NOMEM, "out of memory");
-    }
-    unsigned char *der = NULL;
-    int len = i2d_ECDSA_SIG(es, &der);
-    ECDSA_SIG_free(es);
-    if (len <= 0)
-        return pt_fail_openssl(PT_ERR_OPENSSL, "cannot encode the ECDSA signature");
-    *out = der;
-    *out_len = (size_t)len;
-    return PT_OK;
-}
-
 pt_err token_signer_sign(token_signer *s, const EVP_MD *md, const uint8_t *data, size_t len,
                          int wait_ms, uint8_t **sig, size_t *sig_len)
 {
@@ -287,7 +262,7 @@ pt_err token_signer_sign(token_signer *s, const EVP_MD *md, const uint8_t *data,
         return token_ckr_fail(rv, "C_Sign", "signing in the HSM");
 
     if (s->key_type == EVP_PKEY_EC)
-        return ecdsa_raw_to_der(raw, raw_len, sig, sig_len);
+        return pt_der_ecdsa_sig_from_raw(raw, raw_len, sig, sig_len); /* PKCS#11 gives r || s */
     *sig = OPENSSL_memdup(raw, raw_len);
     if (*sig == NULL)
         return pt_fail(PT_ERR_NOMEM, "out of memory");

@@ -212,11 +212,6 @@ const token_info *token_get_info(const token *t)
     return &t->info;
 }
 
-token_module *token_get_module(token *t)
-{
-    return t->module;
-}
-
 bool token_is_logged_in(const token *t)
 {
     return t->logged_in;

@@ -61,7 +61,6 @@ void token_close(token *t);
 const token_info *token_get_info(const token *t);
 /* Read the token's info again (fresh flags). PT_ERR_TOKEN_GONE when it is no longer there. */
 pt_err token_refresh(token *t);
-token_module *token_get_module(token *t);
 bool token_is_logged_in(const token *t);
 
 /* "token 'SAST-1' (serial 1234ABCD)" for messages. */
