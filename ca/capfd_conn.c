@@ -18,6 +18,7 @@ struct capfd_conn {
     bool handshaken;
     uint8_t raw[CAPF_MSG_READ_MAX];
     size_t raw_len;
+    size_t raw_dirty; /* bytes of raw a read may have written: wiped before the next read */
 };
 
 int64_t capfd_now_ms(void)
@@ -252,7 +253,10 @@ pt_err capfd_conn_msg_read(capfd_conn *c, bool check_sid, uint32_t expect_sid, i
 {
     *out = NULL;
     *why = CAPFD_READ_OK;
+    /* The previous message may hold an authentication string: it is gone once read past. */
+    OPENSSL_cleanse(c->raw, c->raw_dirty);
     c->raw_len = 0;
+    c->raw_dirty = CAPF_HEADER_LEN;
     bool closed = false;
     capf_header hdr;
     pt_err rc = capfd_conn_read(c, c->raw, CAPF_HEADER_LEN, deadline, &closed);
@@ -271,6 +275,7 @@ pt_err capfd_conn_msg_read(capfd_conn *c, bool check_sid, uint32_t expect_sid, i
         return pt_fail(PT_ERR_PROTOCOL, "%s carries session ID %u, not %u",
                        capf_cmd_name(hdr.command), hdr.session_id, expect_sid);
     }
+    c->raw_dirty = CAPF_HEADER_LEN + (size_t)hdr.length;
     rc = capfd_conn_read(c, c->raw + CAPF_HEADER_LEN, hdr.length, deadline, &closed);
     if (rc != PT_OK) {
         *why = read_fail_of(rc, closed);
@@ -303,7 +308,7 @@ void capfd_conn_close(capfd_conn *c)
     ERR_clear_error();
     if (c->fd >= 0)
         close(c->fd);
-    OPENSSL_cleanse(c->raw, c->raw_len);
+    OPENSSL_cleanse(c->raw, c->raw_dirty);
     OPENSSL_free(c);
 }
 

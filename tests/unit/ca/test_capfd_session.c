@@ -520,6 +520,34 @@ static void test_bad_device_name(void **state)
     assert_string_equal(s.res.result, "unknown-device");
 }
 
+/* An authentication string read from the phone does not stay in the connection's buffer. */
+static void test_auth_string_wiped(void **state)
+{
+    (void)state;
+    static const char secret[] = "wipe-me-483920";
+    int sv[2];
+    capfd_conn *capf = NULL, *phone = NULL;
+    assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+    assert_int_equal(capfd_conn_plain(sv[0], &capf), PT_OK);
+    assert_int_equal(capfd_conn_plain(sv[1], &phone), PT_OK);
+    SEND(phone, capf_msg_build_auth_response(SID, DEV, secret, &buf, &len));
+    SEND(phone, capf_msg_build_request_in_progress(SID, &buf, &len));
+
+    capf_msg *m = recv_msg(capf);
+    size_t raw_len = 0;
+    const uint8_t *raw = capfd_conn_last_raw(capf, &raw_len);
+    assert_non_null(memmem(raw, raw_len, secret, strlen(secret))); /* read, as the session needs */
+    capf_msg_free(m);
+    m = recv_msg(capf);
+    assert_int_equal(capf_msg_command(m), CAPF_CMD_REQUEST_IN_PROGRESS);
+    capf_msg_free(m);
+    /* The buffer is CAPF_MSG_READ_MAX bytes whatever the last message's length. */
+    raw = capfd_conn_last_raw(capf, &raw_len);
+    assert_null(memmem(raw, CAPF_MSG_READ_MAX, secret, strlen(secret)));
+    capfd_conn_close(phone);
+    capfd_conn_close(capf);
+}
+
 static void test_log_line(void **state)
 {
     (void)state;
@@ -565,6 +593,7 @@ int main(void)
         cmocka_unit_test(test_session_timeout),
         cmocka_unit_test(test_keygen_timeout),
         cmocka_unit_test(test_bad_device_name),
+        cmocka_unit_test(test_auth_string_wiped),
         cmocka_unit_test(test_log_line),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
