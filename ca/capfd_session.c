@@ -562,7 +562,7 @@ static bool opening(sess *s, capf_msg **m)
         return false;
     }
     snprintf(s->res->device, sizeof s->res->device, "%s", name);
-    rc = capf_store_device_get(s->ctx->store, s->res->device, &s->dev);
+    rc = capf_store_device_get_for_session(s->ctx->store, s->res->device, &s->dev);
     if (rc == PT_ERR_NOT_FOUND) {
         outcome(s, "unknown-device", "no such device in the store");
         end_session(s, CAPF_REASON_UNKNOWN_DEVICE);

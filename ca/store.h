@@ -107,6 +107,8 @@ void capf_store_devices_free(capf_store_device *list, size_t n);
 
 /* The device name is exactly as received. PT_ERR_NOT_FOUND when unknown. */
 pt_err capf_store_device_get(capf_store *st, const char *name, capf_store_device *out);
+/* The same without the current LSC's PEM (lsc.pem NULL), which a session never needs. */
+pt_err capf_store_device_get_for_session(capf_store *st, const char *name, capf_store_device *out);
 
 typedef enum capf_store_auth_result {
     CAPF_STORE_AUTH_ACCEPTED = 0, /* the string matched; the failure count is reset */

@@ -13,7 +13,7 @@
 #include "store.h"
 #include "store_internal.h"
 
-pt_err capf_store_device_get(capf_store *st, const char *name, capf_store_device *out)
+static pt_err device_get(capf_store *st, const char *name, bool with_pem, capf_store_device *out)
 {
     memset(out, 0, sizeof *out);
     pt_err rc = capf_store_name_check(name);
@@ -23,11 +23,21 @@ pt_err capf_store_device_get(capf_store *st, const char *name, capf_store_device
     rc = capf_store_tx_begin(st, false);
     if (rc != PT_OK)
         return rc;
-    rc = capf_store_device_load(st, name, true, out, &id);
+    rc = capf_store_device_load(st, name, with_pem, out, &id);
     rc = capf_store_tx_end(st, rc);
     if (rc != PT_OK)
         capf_store_device_free(out);
     return rc;
+}
+
+pt_err capf_store_device_get(capf_store *st, const char *name, capf_store_device *out)
+{
+    return device_get(st, name, true, out);
+}
+
+pt_err capf_store_device_get_for_session(capf_store *st, const char *name, capf_store_device *out)
+{
+    return device_get(st, name, false, out);
 }
 
 /* ---- updates ------------------------------------------------------------ */

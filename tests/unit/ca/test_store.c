@@ -406,6 +406,13 @@ static void test_install_records_before_reset(void **state)
     assert_int_equal(d.status_state, CAPF_DEVICE_STATE_PENDING); /* until the phone answers */
     assert_string_equal(d.auth_string, "123456");
     capf_store_device_free(&d);
+    /* A session's read: the same device and LSC serial, without the PEM. */
+    assert_int_equal(capf_store_device_get_for_session(st, DEV, &d), PT_OK);
+    assert_true(d.has_lsc);
+    assert_string_equal(d.lsc.serial, "FF");
+    assert_null(d.lsc.pem);
+    assert_string_equal(d.auth_string, "123456");
+    capf_store_device_free(&d);
 
     /* Finished: success, and the one-time string is gone. */
     assert_int_equal(capf_store_op_succeeded(st, DEV, CAPF_DEVICE_OP_INSTALL, &test_store_capfd),
