@@ -295,6 +295,10 @@ static pt_err enroll(token *t, const enroll_params *p, X509 **cert)
     if (rc == PT_OK)
         rc = token_cert_store(t, *cert, p->label, id, sizeof id);
     token_key_free(key);
+    if (rc != PT_OK) {
+        X509_free(*cert);
+        *cert = NULL;
+    }
     return rc;
 }
 

@@ -211,8 +211,11 @@ static pt_err check_signer(const update_args *a, update_state *st)
 
 static pt_err serial_arg(const char *option, const char *text, uint8_t **out, size_t *len)
 {
-    if (pt_hex_decode(text, out, len) != PT_OK || *len == 0)
+    if (pt_hex_decode(text, out, len) != PT_OK || *len == 0) {
+        OPENSSL_free(*out);
+        *out = NULL;
         return pt_fail(PT_ERR_USAGE, "%s %s: expected a serial number in hex", option, text);
+    }
     return PT_OK;
 }
 

@@ -33,6 +33,9 @@ run "$CTL" update -i "$V1" --sign-with "$U1" --module "$M"
 is "$RC" 2 "update without -o is a usage error"
 run "$CTL" update -i "$V1" -o "$X" --sign-with "$U1" --remove-sast zz --module "$M"
 is "$RC" 2 "a serial that is not hex is a usage error"
+run "$CTL" update -i "$V1" -o "$X" --sign-with "$U1" --remove-sast : --module "$M"
+is "$RC" 2 "a serial with no digits is a usage error (no leak: LeakSanitizer would change the status)"
+like "$ERR" "expected a serial number in hex" "saying what is expected"
 
 # --- refusals ------------------------------------------------------------------------
 run "$CTL" update -i "$V1" -o "$X" --sign-with "$U3" --add-sast "$U4" --module "$M"
