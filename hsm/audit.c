@@ -579,7 +579,7 @@ static pt_err entry_check(const audit_entry *e)
 static pt_err record_build(uint64_t seq, const char *prev, time_t now, const audit_entry *e,
                            uint8_t **line, size_t *len, audit_record *rec)
 {
-    char num[24], ts[21], hex[AUDIT_HASH_HEX];
+    char num[24], ts[21], hex[AUDIT_HASH_HEX] = "";
     pt_writer w;
     pt_writer_init(&w, AUDIT_LINE_MAX + 1);
     put_str(&w, AUDIT_FORMAT_TAG);
