@@ -375,7 +375,8 @@ static pt_err final_checks(update_state *st)
     return PT_OK;
 }
 
-static int update_run(const update_args *a, const ctl_common_opts *o)
+/* base: the file name every -o location shares (checked by ctl_output_check). */
+static int update_run(const update_args *a, const ctl_common_opts *o, const char *base)
 {
     update_state st;
     memset(&st, 0, sizeof st);
@@ -400,9 +401,7 @@ static int update_run(const update_args *a, const ctl_common_opts *o)
         rc = final_checks(&st);
     }
     if (rc == PT_OK) {
-        const char *base = NULL;
-        (void)ctl_output_check(a->outputs, a->n_outputs, &base);
-        if (st.old->filename != NULL && base != NULL && strcmp(st.old->filename, base) != 0)
+        if (st.old->filename != NULL && strcmp(st.old->filename, base) != 0)
             pt_log_warn("%s is named %s inside, the new file %s", a->input, st.old->filename, base);
         ctl_build_job job = {.records = &st.recs,
                              .signer = st.signer,
@@ -461,8 +460,7 @@ static int update_option(int c, update_args *a)
 }
 
 /* The checks that need the whole command line, then the update itself. */
-static int update_check_run(int argc, char **argv, const update_args *a, const ctl_common_opts *o,
-                            const char **base)
+static int update_check_run(int argc, char **argv, const update_args *a, const ctl_common_opts *o)
 {
     if (optind < argc)
         return pt_cli_usage_error("'update' takes no arguments ('%s'?)", argv[optind]);
@@ -470,9 +468,10 @@ static int update_check_run(int argc, char **argv, const update_args *a, const c
         return pt_cli_usage_error("'update' needs -i OLD, the CTL file the phones have now");
     if (a->sign_with == NULL)
         return pt_cli_usage_error("'update' needs --sign-with URI, a security token of OLD");
-    if (ctl_output_check(a->outputs, a->n_outputs, base) != PT_OK)
+    const char *base = NULL;
+    if (ctl_output_check(a->outputs, a->n_outputs, &base) != PT_OK)
         return pt_cli_usage_error("%s", pt_err_message());
-    return update_run(a, o);
+    return update_run(a, o, base);
 }
 
 int ctl_cmd_update(int argc, char **argv)
@@ -517,9 +516,8 @@ int ctl_cmd_update(int argc, char **argv)
                                             name, optarg)
                          : update_option(c, &a);
     }
-    const char *base = NULL;
     if (code == PT_EXIT_OK)
-        code = update_check_run(argc, argv, &a, &o, &base);
+        code = update_check_run(argc, argv, &a, &o);
     ctl_cert_opts_free(a.certs, a.n_certs);
     return code;
 }

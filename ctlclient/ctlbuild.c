@@ -177,12 +177,6 @@ bool ctl_timestamp_parse(const char *text, uint32_t *out)
     return true;
 }
 
-static const char *base_of(const char *path)
-{
-    const char *s = strrchr(path, '/');
-    return s != NULL ? s + 1 : path;
-}
-
 static pt_err limits_check(const ctl_build_job *job)
 {
     if (!job->itl && job->records->n > TLV_CTL_MAX_RECORDS)
@@ -207,7 +201,7 @@ pt_err ctl_build_sign_write(const ctl_build_job *job, const ctl_common_opts *o)
     memset(&p, 0, sizeof p);
     p.signer_cert = ctl_signer_cert(job->signer);
     p.digest = job->digest;
-    p.filename = base_of(job->outputs[0]);
+    p.filename = base;
     p.timestamp = job->has_timestamp ? job->timestamp : (uint32_t)time(NULL);
     p.nonsecure = job->nonsecure;
     p.records = job->records->v;
