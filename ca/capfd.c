@@ -273,11 +273,8 @@ static int issue_tls_cert(capfd_app *a, const char *name, const char *new_key)
         /* The LSC profile: an end-entity certificate hsmd's policy for the CAPF key accepts,
          * with serverAuth and keyEncipherment for TLS. */
         lsc_params p = {a->ctx.issuer_cert, name, spki, (size_t)spki_len, 0, 0, NULL, 0};
-        struct tm tm;
         p.not_before = time(NULL);
-        gmtime_r(&p.not_before, &tm);
-        tm.tm_year += (int)c->validity_years;
-        p.not_after = timegm(&tm);
+        p.not_after = pt_time_add_years(p.not_before, (int)c->validity_years);
         rc = lsc_tbs_build(&p, &tbs, &tbs_len);
     }
     if (rc == PT_OK)

@@ -334,23 +334,14 @@ static bool keygen(sess *s, capf_msg **m, const uint8_t **spki, size_t *spki_len
                 text, last_reason, s->cfg->keygen_attempts);
 }
 
-/* notBefore now, notAfter the same date validity_years later. */
-static void validity(unsigned years, time_t *nb, time_t *na)
-{
-    struct tm tm;
-    *nb = time(NULL);
-    gmtime_r(nb, &tm);
-    tm.tm_year += (int)years;
-    *na = timegm(&tm);
-}
-
 /* Build, issue (through hsmd), check and record the LSC. */
 static bool issue_lsc(sess *s, const uint8_t *spki, size_t spki_len, X509 **cert)
 {
     uint8_t *tbs = NULL;
     size_t tbs_len = 0;
     lsc_params p = {s->ctx->issuer_cert, s->dev.name, spki, spki_len, 0, 0, NULL, 0};
-    validity(s->cfg->validity_years, &p.not_before, &p.not_after);
+    p.not_before = time(NULL);
+    p.not_after = pt_time_add_years(p.not_before, (int)s->cfg->validity_years);
     pt_err rc = lsc_tbs_build(&p, &tbs, &tbs_len);
     if (rc != PT_OK)
         return fail(s, "%s", pt_err_message());

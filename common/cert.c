@@ -16,6 +16,14 @@
 #include "fileio.h"
 #include "hex.h"
 
+time_t pt_time_add_years(time_t t, int years)
+{
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    tm.tm_year += years;
+    return timegm(&tm);
+}
+
 void pt_time_iso8601(time_t t, char out[21])
 {
     struct tm tm;

@@ -73,6 +73,8 @@ pt_err pt_cert_self_signed(EVP_PKEY *key, const X509_NAME *name, const pt_cert_p
 /* "RSA 2048", "EC P-384", ... for a public key. */
 void pt_pkey_describe(const EVP_PKEY *pkey, char *out, size_t outlen);
 
+/* The same UTC date and time years later (calendar years: 29 February becomes 1 March). */
+time_t pt_time_add_years(time_t t, int years);
 /* t as ISO 8601 UTC ("2026-11-23T12:00:00Z"); out must hold 21 bytes. */
 void pt_time_iso8601(time_t t, char out[21]);
 /* Parse ISO 8601 UTC: "YYYY-MM-DD", "YYYY-MM-DDTHH:MM[:SS][Z]". */

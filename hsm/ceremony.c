@@ -18,11 +18,7 @@ const char *hsm_key_label(hsm_key_role role)
 long hsm_days_for_years(int years)
 {
     time_t now = time(NULL);
-    struct tm tm;
-    gmtime_r(&now, &tm);
-    tm.tm_year += years;
-    time_t later = timegm(&tm);
-    return (long)((later - now) / 86400);
+    return (long)((pt_time_add_years(now, years) - now) / 86400);
 }
 
 pt_err hsm_itlrecovery_subject(const X509_NAME *capf_subject, X509_NAME **out)

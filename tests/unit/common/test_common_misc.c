@@ -204,6 +204,21 @@ static void test_time_parse(void **state)
     assert_int_equal(pt_time_parse_iso8601("2026-11-23T12:30:15+02", &t), PT_ERR_USAGE);
 }
 
+static void test_time_add_years(void **state)
+{
+    (void)state;
+    time_t t;
+    char buf[21];
+    assert_int_equal(pt_time_parse_iso8601("2026-11-23T12:30:15Z", &t), PT_OK);
+    pt_time_iso8601(pt_time_add_years(t, 5), buf);
+    assert_string_equal(buf, "2031-11-23T12:30:15Z");
+    assert_int_equal(pt_time_parse_iso8601("2024-02-29T00:00:00Z", &t), PT_OK);
+    pt_time_iso8601(pt_time_add_years(t, 1), buf);
+    assert_string_equal(buf, "2025-03-01T00:00:00Z");
+    pt_time_iso8601(pt_time_add_years(t, 4), buf);
+    assert_string_equal(buf, "2028-02-29T00:00:00Z");
+}
+
 /* A TBS made by OpenSSL, re-signed through pt_der_* and checked by OpenSSL. */
 static void test_der_tbs_round_trip(void **state)
 {
@@ -320,6 +335,7 @@ int main(void)
         cmocka_unit_test(test_hex_round_trip),
         cmocka_unit_test(test_name_parse_forms),
         cmocka_unit_test(test_time_parse),
+        cmocka_unit_test(test_time_add_years),
         cmocka_unit_test(test_der_tbs_round_trip),
         cmocka_unit_test(test_der_length_forms),
         cmocka_unit_test(test_der_cert_check),
