@@ -184,6 +184,8 @@ static pt_err read_new_pin(token *t, const token_login_opts *o, char **out)
                        "a new PIN is needed for token '%s' but there is no terminal; give "
                        "--new-pin-fd N (or the new PIN twice on --pin-fd after the old one)",
                        t->info.label);
+    CK_TOKEN_INFO ti;
+    bool have_limits = t->module->fl->C_GetTokenInfo(t->slot_id, &ti) == CKR_OK;
     for (int attempt = 1; attempt <= TOKEN_LOGIN_MAX_PROMPTS; attempt++) {
         char *first = NULL, *second = NULL;
         pt_err rc = read_pin(t, src, "New PIN", &first);
@@ -195,8 +197,6 @@ static pt_err read_new_pin(token *t, const token_login_opts *o, char **out)
             return rc != PT_OK ? rc : pt_fail(PT_ERR_INTERNAL, "no new PIN was read");
         }
         size_t len = strlen(first);
-        CK_TOKEN_INFO ti;
-        bool have_limits = t->module->fl->C_GetTokenInfo(t->slot_id, &ti) == CKR_OK;
         if (strcmp(first, second) != 0)
             rc = pt_fail(PT_ERR_REFUSED, "the two new PINs differ; the PIN was not changed");
         else if (have_limits && (len < ti.ulMinPinLen || len > ti.ulMaxPinLen))
