@@ -137,17 +137,23 @@ static pt_err signers_open(hsmd_hsm *h, token *t, token_signer **out)
     pt_err rc = PT_OK;
     size_t i = 0;
     for (; rc == PT_OK && i < h->n_keys; i++) {
-        const hsmd_key *k = &h->keys[i];
+        hsmd_key *k = &h->keys[i];
         rc = token_signer_open(t, k->cfg->label, h->cfg->sessions, &out[i]);
         if (rc != PT_OK) {
             rc = pt_err_context(rc, "key %s", k->cfg->name);
             break;
         }
-        if (k->key_type != 0 && (token_signer_key_type(out[i]) != k->key_type ||
-                                 token_signer_key_bits(out[i]) != k->key_bits))
+        if (k->key_type == 0) { /* the first open learns the key's type and size */
+            k->key_type = token_signer_key_type(out[i]);
+            k->key_bits = token_signer_key_bits(out[i]);
+            snprintf(k->algorithm, sizeof k->algorithm, "%s %d",
+                     k->key_type == EVP_PKEY_RSA ? "RSA" : "EC", k->key_bits);
+        } else if (token_signer_key_type(out[i]) != k->key_type ||
+                   token_signer_key_bits(out[i]) != k->key_bits) {
             rc = pt_fail(PT_ERR_VERIFY, "key %s: the key labelled '%s' is no longer %s",
                          k->cfg->name, k->cfg->label, k->algorithm);
-        else if (k->key_type != 0)
+        }
+        if (rc == PT_OK)
             rc = self_test(out[i], k);
     }
     if (rc != PT_OK)
@@ -215,17 +221,8 @@ pt_err hsmd_hsm_open(const hsmd_config *cfg, hsmd_hsm **out)
         h->keys[i].cfg = &cfg->keys[i];
         rc = key_cert_load(h->tok, &cfg->keys[i], &h->keys[i].cert);
     }
-    /* First pass: learn each key's type and size; then self-test each. */
     if (rc == PT_OK)
         rc = signers_open(h, h->tok, h->signers);
-    for (size_t i = 0; rc == PT_OK && i < h->n_keys; i++) {
-        hsmd_key *k = &h->keys[i];
-        k->key_type = token_signer_key_type(h->signers[i]);
-        k->key_bits = token_signer_key_bits(h->signers[i]);
-        snprintf(k->algorithm, sizeof k->algorithm, "%s %d",
-                 k->key_type == EVP_PKEY_RSA ? "RSA" : "EC", k->key_bits);
-        rc = self_test(h->signers[i], k);
-    }
     if (rc != PT_OK) {
         hsmd_hsm_close(h);
         return rc;
@@ -233,8 +230,7 @@ pt_err hsmd_hsm_open(const hsmd_config *cfg, hsmd_hsm **out)
     const token_info *ti = token_get_info(h->tok);
     snprintf(h->token_label, sizeof h->token_label, "%s", ti->label);
     snprintf(h->token_serial, sizeof h->token_serial, "%s", ti->serial);
-    set_state_locked(h, HSMD_HSM_READY, NULL);
-    h->since = time(NULL);
+    set_state_locked(h, HSMD_HSM_READY, NULL); /* sets since: the state was unavailable */
     *out = h;
     return PT_OK;
 }
@@ -314,13 +310,13 @@ static void try_recover(hsmd_hsm *h)
     }
 }
 
-/* While ready: is the token still there? */
+/*
+ * While ready: is the token still there? (A login the HSM dropped shows as
+ * CKR_USER_NOT_LOGGED_IN at the next signature, which makes hsmd unavailable.)
+ */
 static pt_err watch(hsmd_hsm *h)
 {
-    pt_err rc = token_refresh(h->tok);
-    if (rc == PT_OK && !token_is_logged_in(h->tok))
-        rc = pt_fail(PT_ERR_TOKEN_GONE, "the HSM session was logged out");
-    return rc;
+    return token_refresh(h->tok);
 }
 
 static void *recovery_main(void *arg)
