@@ -108,6 +108,23 @@ like "$(hsmd_status | jq -r .hsm.detail)" "one more PIN attempt" "and says why"
 is "$(wrong_pins)" 15 "without spending the last try"
 sim set-tries "$HSM_SERIAL" 0
 
+# A key that changed while hsmd was away from the token is not used -----------------
+if command -v pkcs11-tool >/dev/null; then
+    p11() { # on SoftHSM2 itself, not through the simulator's retry counter
+        PT_P11TOOL_PIN=$(cat "$PT_TMP/pin") pkcs11-tool --module "$PT_SOFTHSM_MODULE" \
+            --token-label HSM --login --pin env:PT_P11TOOL_PIN "$@" >/dev/null 2>&1
+    }
+    p11 --delete-object --type privkey --label CAPF
+    p11 --keypairgen --key-type EC:prime256v1 --label CAPF
+    ok $? "the CAPF key is replaced by an EC key while hsmd waits in pin-rejected"
+    kill -HUP "$HSMD_PID"
+    wait_until "the key check" 30 status_is '.hsm.detail | test("no longer RSA 2048")'
+    ok $? "recovery refuses the key: $(hsmd_status | jq -r .hsm.detail)"
+    is "$(hsmd_status | jq -r .hsm.state)" unavailable "and the HSM stays unavailable"
+    call issue CAPF "$PT_TMP/t.tbs"
+    like "$ERR" "hsmd refused: hsm-unavailable " "requests are not signed with the other key"
+fi
+
 stop_hsmd
 is "$HSMD_STATUS" 0 "hsmd stops cleanly on SIGTERM"
 run "$HSMCTL" audit verify "$AUDIT"
