@@ -8,6 +8,7 @@
 #include <openssl/rsa.h>
 
 #include "bytes.h"
+#include "cert.h"
 #include "der.h"
 
 /* Largest blob we sign or verify: a name and a certificate (or a SUDI). */
@@ -401,20 +402,6 @@ pt_err capf_auth_trust_check(X509 *cert, STACK_OF(X509) * trust, const capf_trus
 /* ------------------------------------------------------------------------ */
 /* AUTH_RESPONSE verification (§9.3, §9.4)                                  */
 
-static pt_err parse_cert(const uint8_t *der, size_t len, X509 **out)
-{
-    const unsigned char *p = der;
-    *out = d2i_X509(NULL, &p, (long)len);
-    if (*out == NULL)
-        return pt_fail_openssl(PT_ERR_FORMAT, "certificate does not parse");
-    if (p != der + len) {
-        X509_free(*out);
-        *out = NULL;
-        return pt_fail(PT_ERR_FORMAT, "certificate has trailing bytes");
-    }
-    return PT_OK;
-}
-
 static bool key_is_rsa_or_ec(EVP_PKEY *key)
 {
     int id = key != NULL ? EVP_PKEY_get_base_id(key) : NID_undef;
@@ -463,7 +450,7 @@ static pt_err verify_sudi(const capf_msg *m, STACK_OF(X509) * trust, const capf_
     if (sudi.sha512_type != CAPF_DIGEST_SHA512)
         return pt_fail(PT_ERR_VERIFY, "SUDI item 3 has digest code %u, not 3 (SHA-512)",
                        sudi.sha512_type);
-    rc = parse_cert(sudi.cert, sudi.cert_len, &cert);
+    rc = pt_cert_parse_der(sudi.cert, sudi.cert_len, &cert);
     if (rc != PT_OK)
         return pt_err_context(rc, "SUDI_DATA certificate");
     /* Known servers accept a non-RSA SUDI unchecked (§9.4 step 2). */
@@ -528,7 +515,7 @@ pt_err capf_auth_verify_response(const capf_msg *m, STACK_OF(X509) * trust,
 
     pt_err rc = auth_parts_get(m, &p);
     if (rc == PT_OK)
-        rc = parse_cert(p.der, p.der_len, &cert);
+        rc = pt_cert_parse_der(p.der, p.der_len, &cert);
     if (rc == PT_OK && !key_is_rsa_or_ec(X509_get0_pubkey(cert)))
         rc = pt_fail(PT_ERR_UNSUPPORTED, "certificate key is neither RSA nor EC");
     if (rc == PT_OK)

@@ -450,7 +450,7 @@ static bool op_fetch(sess *s)
     if (ok && r == CAPF_REASON_OK) {
         rc = capf_msg_get_certificate(m, &der, &der_len);
         if (rc == PT_OK)
-            rc = pt_cert_parse(der, der_len, &cert);
+            rc = pt_cert_parse_der(der, der_len, &cert);
         if (rc != PT_OK)
             ok = fail(s, "the phone's certificate is malformed: %s", pt_err_message());
     } else if (ok) {

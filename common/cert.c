@@ -216,15 +216,28 @@ pt_err pt_cert_parse(const uint8_t *data, size_t len, X509 **out)
         x = PEM_read_bio_X509(b, NULL, NULL, NULL);
         BIO_free(b);
     } else {
-        const unsigned char *p = data;
-        x = d2i_X509(NULL, &p, (long)len);
-        if (x != NULL && p != data + len) {
-            X509_free(x);
-            return pt_fail(PT_ERR_FORMAT, "trailing bytes after the DER certificate");
-        }
+        pt_err rc = pt_cert_parse_der(data, len, out);
+        return rc == PT_ERR_FORMAT ? pt_err_context(rc, "not a PEM or DER X.509 certificate") : rc;
     }
     if (x == NULL)
         return pt_fail_openssl(PT_ERR_FORMAT, "not a PEM or DER X.509 certificate");
+    *out = x;
+    return PT_OK;
+}
+
+pt_err pt_cert_parse_der(const uint8_t *der, size_t len, X509 **out)
+{
+    *out = NULL;
+    if (len > PT_CERT_FILE_MAX)
+        return pt_fail(PT_ERR_LIMIT, "certificate of %zu bytes is too large", len);
+    const unsigned char *p = der;
+    X509 *x = d2i_X509(NULL, &p, (long)len);
+    if (x == NULL)
+        return pt_fail_openssl(PT_ERR_FORMAT, "the certificate does not parse as DER");
+    if (p != der + len) {
+        X509_free(x);
+        return pt_fail(PT_ERR_FORMAT, "trailing bytes after the DER certificate");
+    }
     *out = x;
     return PT_OK;
 }

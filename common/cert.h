@@ -35,6 +35,8 @@ void pt_cert_info_free(pt_cert_info *info);
 
 /* Parse one certificate from PEM or DER bytes. */
 pt_err pt_cert_parse(const uint8_t *data, size_t len, X509 **out);
+/* Exactly one DER certificate, nothing after it (certificates on the wire). */
+pt_err pt_cert_parse_der(const uint8_t *der, size_t len, X509 **out);
 /* Load one certificate from a PEM or DER file. */
 pt_err pt_cert_load_file(const char *path, X509 **out);
 /* DER encoding of x in a new buffer (free with OPENSSL_free). */

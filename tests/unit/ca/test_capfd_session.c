@@ -520,6 +520,39 @@ static void test_bad_device_name(void **state)
     assert_string_equal(s.res.result, "unknown-device");
 }
 
+/* A fetched certificate is DER: text in it that looks like PEM is just text. */
+static void test_fetch_der_with_pem_text(void **state)
+{
+    (void)state;
+    server_run s;
+    capfd_conn *phone = NULL;
+    X509 *mic = tu_cert_make(&(tu_cert_opts){.subject = "CN=-----BEGIN CERTIFICATE-----,O=Example",
+                                             .key = fx.phone_rsa,
+                                             .signer = fx.other_key});
+    size_t der_len = 0;
+    uint8_t *der = tu_cert_der(mic, &der_len);
+    device_add("SEP0000000000F1", CAPF_DEVICE_OP_TROUBLESHOOT);
+    session_start(&s, &phone);
+    auth(phone, "SEP0000000000F1");
+    expect_cmd(phone, CAPF_CMD_FETCH_CERTIFICATE_REQUEST);
+    SEND(phone, capf_msg_build_fetch_response(SID, CAPF_REASON_OK, der, der_len, &buf, &len));
+    expect_end(phone, CAPF_REASON_NO_ACTION);
+    session_join(&s, phone);
+    assert_string_equal(s.res.result, "success");
+    capf_store_cert *certs = NULL;
+    size_t n = 0;
+    assert_int_equal(capf_store_certs_list(fx.store, "SEP0000000000F1", &certs, &n), PT_OK);
+    assert_int_equal(n, 1);
+    assert_int_equal(certs[0].kind, CAPF_STORE_CERT_FETCHED_MIC);
+    pt_cert_info ci;
+    assert_int_equal(pt_cert_info_get(mic, &ci), PT_OK);
+    assert_string_equal(certs[0].serial, ci.serial);
+    pt_cert_info_free(&ci);
+    capf_store_certs_free(certs, n);
+    OPENSSL_free(der);
+    X509_free(mic);
+}
+
 /* An authentication string read from the phone does not stay in the connection's buffer. */
 static void test_auth_string_wiped(void **state)
 {
@@ -593,6 +626,7 @@ int main(void)
         cmocka_unit_test(test_session_timeout),
         cmocka_unit_test(test_keygen_timeout),
         cmocka_unit_test(test_bad_device_name),
+        cmocka_unit_test(test_fetch_der_with_pem_text),
         cmocka_unit_test(test_auth_string_wiped),
         cmocka_unit_test(test_log_line),
     };
