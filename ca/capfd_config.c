@@ -10,6 +10,7 @@
 #include <openssl/ssl.h>
 
 #include "cli.h"
+#include "hex.h"
 #include "hsm_client.h"
 #include "store.h"
 
@@ -122,17 +123,6 @@ static int el_tag_parse(const char *name, size_t len)
     return -1;
 }
 
-static int hex_digit(char ch)
-{
-    if (ch >= '0' && ch <= '9')
-        return ch - '0';
-    if (ch >= 'a' && ch <= 'f')
-        return ch - 'a' + 10;
-    if (ch >= 'A' && ch <= 'F')
-        return ch - 'A' + 10;
-    return -1;
-}
-
 static pt_err el_value_parse(const char *item, const char *v, size_t vlen, capfd_retry_later *out,
                              size_t *len)
 {
@@ -154,7 +144,7 @@ static pt_err el_value_parse(const char *item, const char *v, size_t vlen, capfd
         if (digits % 2 != 0 || digits / 2 > room)
             return pt_fail(PT_ERR_USAGE, "retry-later-elements: '%s': bad hex value", item);
         for (size_t i = 0; i < digits / 2; i++) {
-            int hi = hex_digit(val[2 * i]), lo = hex_digit(val[2 * i + 1]);
+            int hi = pt_hex_value(val[2 * i]), lo = pt_hex_value(val[2 * i + 1]);
             if (hi < 0 || lo < 0)
                 return pt_fail(PT_ERR_USAGE, "retry-later-elements: '%s': bad hex value", item);
             dst[i] = (uint8_t)(hi << 4 | lo);

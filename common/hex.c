@@ -32,7 +32,7 @@ void pt_hex_lower(const uint8_t *data, size_t len, char *out)
     out[2 * len] = '\0';
 }
 
-static int hex_value(char c)
+int pt_hex_value(char c)
 {
     if (c >= '0' && c <= '9')
         return c - '0';
@@ -58,8 +58,8 @@ pt_err pt_hex_decode(const char *text, uint8_t **out, size_t *len)
             i++;
             continue;
         }
-        int hi = hex_value(text[i]);
-        int lo = i + 1 < n ? hex_value(text[i + 1]) : -1;
+        int hi = pt_hex_value(text[i]);
+        int lo = i + 1 < n ? pt_hex_value(text[i + 1]) : -1;
         if (hi < 0 || lo < 0) {
             OPENSSL_free(buf);
             return pt_fail(PT_ERR_FORMAT, "not a hexadecimal string at character %zu", i + 1);

@@ -19,6 +19,9 @@ char *pt_hex_encode(const uint8_t *data, size_t len, char sep);
 /* Lower-case hex without separators into out (2*len+1 bytes). */
 void pt_hex_lower(const uint8_t *data, size_t len, char *out);
 
+/* The value of one hex digit (upper or lower case), or -1. */
+int pt_hex_value(char c);
+
 /*
  * Decode hex (upper or lower case; ':' and ' ' between byte pairs ignored)
  * into a new buffer. PT_ERR_FORMAT on anything else.

@@ -319,11 +319,6 @@ pt_err audit_line_parse(const char *line, size_t len, audit_record *rec)
     return PT_OK;
 }
 
-static int hex_digit_value(char c)
-{
-    return is_digit(c) ? c - '0' : c - 'A' + 10;
-}
-
 void audit_span_decode(audit_span s, char *out, size_t outlen)
 {
     size_t o = 0;
@@ -331,7 +326,7 @@ void audit_span_decode(audit_span s, char *out, size_t outlen)
         return;
     for (size_t i = 0; i < s.len && !is_dash(s) && o + 1 < outlen; o++) {
         if (s.p[i] == '%' && s.len - i >= 3) {
-            out[o] = (char)(hex_digit_value(s.p[i + 1]) << 4 | hex_digit_value(s.p[i + 2]));
+            out[o] = (char)(pt_hex_value(s.p[i + 1]) << 4 | pt_hex_value(s.p[i + 2]));
             i += 3;
         } else {
             out[o] = s.p[i++];

@@ -14,6 +14,7 @@
 
 #include "bytes.h"
 #include "fileio.h"
+#include "hex.h"
 
 static const char *const esim_fault_names[] = {
     [ESIM_FAULT_NONE] = "none",
@@ -79,17 +80,6 @@ void esim_serial_encode(const uint8_t *serial, size_t len, char out[ESIM_SERIAL_
     out[o] = '\0';
 }
 
-static int esim_hex_value(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    return -1;
-}
-
 /* Inverse of esim_serial_encode; false on a malformed or over-long serial. */
 static bool esim_serial_decode(const char *text, uint8_t serial[ESIM_SERIAL_MAX], size_t *len)
 {
@@ -98,8 +88,8 @@ static bool esim_serial_decode(const char *text, uint8_t serial[ESIM_SERIAL_MAX]
     for (const char *p = text; *p != '\0';) {
         uint8_t c;
         if (*p == '%') {
-            int hi = esim_hex_value(p[1]);
-            int lo = hi < 0 ? -1 : esim_hex_value(p[2]);
+            int hi = pt_hex_value(p[1]);
+            int lo = hi < 0 ? -1 : pt_hex_value(p[2]);
             if (lo < 0)
                 return false;
             c = (uint8_t)(hi << 4 | lo);
