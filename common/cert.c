@@ -91,6 +91,19 @@ bad:
                    "'%s' is not an ISO 8601 UTC time (YYYY-MM-DD or YYYY-MM-DDTHH:MM:SSZ)", text);
 }
 
+/* What was written to the memory BIO b, as a new NUL-terminated string (NULL: out of memory). */
+static char *bio_text(BIO *b)
+{
+    char *p;
+    long n = BIO_get_mem_data(b, &p);
+    char *text = n >= 0 ? OPENSSL_malloc((size_t)n + 1) : NULL;
+    if (text != NULL) {
+        memcpy(text, p, (size_t)n);
+        text[n] = '\0';
+    }
+    return text;
+}
+
 static char *name_text(const X509_NAME *name)
 {
     BIO *b = BIO_new(BIO_s_mem());
@@ -99,15 +112,8 @@ static char *name_text(const X509_NAME *name)
         return NULL;
     /* RFC 2253 escaping, but in certificate order (first RDN first), as typed to --subject. */
     unsigned long flags = (XN_FLAG_RFC2253 & ~XN_FLAG_DN_REV) & ~ASN1_STRFLGS_ESC_MSB;
-    if (X509_NAME_print_ex(b, name, 0, flags) >= 0) {
-        char *p;
-        long n = BIO_get_mem_data(b, &p);
-        text = OPENSSL_malloc((size_t)n + 1);
-        if (text != NULL) {
-            memcpy(text, p, (size_t)n);
-            text[n] = '\0';
-        }
-    }
+    if (X509_NAME_print_ex(b, name, 0, flags) >= 0)
+        text = bio_text(b);
     BIO_free(b);
     return text;
 }
@@ -277,20 +283,10 @@ pt_err pt_cert_to_pem(X509 *x, char **pem)
     if (b == NULL)
         return pt_fail(PT_ERR_NOMEM, "out of memory");
     pt_err rc = PT_OK;
-    if (PEM_write_bio_X509(b, x) != 1) {
+    if (PEM_write_bio_X509(b, x) != 1)
         rc = pt_fail_openssl(PT_ERR_OPENSSL, "cannot encode certificate as PEM");
-    } else {
-        char *p;
-        long n = BIO_get_mem_data(b, &p);
-        char *s = OPENSSL_malloc((size_t)n + 1);
-        if (s == NULL) {
-            rc = pt_fail(PT_ERR_NOMEM, "out of memory");
-        } else {
-            memcpy(s, p, (size_t)n);
-            s[n] = '\0';
-            *pem = s;
-        }
-    }
+    else if ((*pem = bio_text(b)) == NULL)
+        rc = pt_fail(PT_ERR_NOMEM, "out of memory");
     BIO_free(b);
     return rc;
 }
