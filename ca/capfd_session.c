@@ -29,7 +29,6 @@ typedef struct sess {
     int64_t deadline; /* the whole session, key generation aside */
     bool peer_gone;   /* nothing more can be sent */
     capf_store_device dev;
-    bool have_dev;
     bool op_started;  /* "<op> pending" was recorded: a failure is recorded too */
     bool op_recorded; /* the outcome was recorded already */
 } sess;
@@ -561,7 +560,6 @@ static bool opening(sess *s, capf_msg **m)
     }
     if (rc != PT_OK)
         return fail(s, "store: %s", pt_err_message());
-    s->have_dev = true;
     return true;
 }
 
@@ -637,8 +635,7 @@ void capfd_session_run(const capfd_ctx *ctx, capfd_conn *conn, uint32_t sid, con
         if (res->end_reason < 0)
             end_session(&s, CAPF_REASON_INVALID_ELEMENT);
     }
-    if (s.have_dev)
-        capf_store_device_free(&s.dev);
+    capf_store_device_free(&s.dev); /* zeroed, or the device read: wiped either way */
     pt_err_clear();
 }
 
