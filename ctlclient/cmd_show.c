@@ -47,24 +47,6 @@ static void verify_usage(FILE *out)
             "2 usage error.\n");
 }
 
-static pt_err load_tlv(const char *path, tlv_file **out)
-{
-    *out = NULL;
-    uint8_t *data = NULL;
-    size_t len = 0;
-    pt_err rc = pt_file_read(path, TLV_FILE_MAX_BYTES, &data, &len);
-    if (rc == PT_OK)
-        rc = tlv_file_parse(data, len, out);
-    if (rc == PT_OK && *out == NULL)
-        rc = pt_fail(PT_ERR_INTERNAL, "the parser returned no file");
-    OPENSSL_free(data);
-    if (rc != PT_OK) {
-        (void)pt_err_context(rc, "%s", path);
-        return rc;
-    }
-    return PT_OK;
-}
-
 static void print_warnings(const char *path, const tlv_file *f)
 {
     for (size_t i = 0; i < f->n_warnings; i++)
@@ -285,7 +267,7 @@ int ctl_cmd_show(int argc, char **argv)
         return pt_cli_usage_error("usage: ctlclient show FILE [--json]");
     const char *path = argv[optind];
     tlv_file *f = NULL;
-    pt_err rc = load_tlv(path, &f);
+    pt_err rc = tlv_file_load(path, &f);
     if (rc != PT_OK)
         return pt_cli_report(rc, "cannot show");
     print_warnings(path, f);
@@ -324,9 +306,9 @@ int ctl_cmd_verify(int argc, char **argv)
         return pt_cli_usage_error("usage: ctlclient verify FILE [--previous OLD]");
     const char *path = argv[optind];
     tlv_file *f = NULL, *old = NULL;
-    pt_err rc = load_tlv(path, &f);
+    pt_err rc = tlv_file_load(path, &f);
     if (rc == PT_OK && previous != NULL)
-        rc = load_tlv(previous, &old);
+        rc = tlv_file_load(previous, &old);
     if (rc != PT_OK) {
         tlv_file_free(f);
         return pt_cli_report(rc, "not verified");

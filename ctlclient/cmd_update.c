@@ -153,15 +153,10 @@ static bool cert_serial_is(X509 *x, const uint8_t *serial, size_t len)
 
 static pt_err load_old(const char *path, update_state *st)
 {
-    uint8_t *data = NULL;
-    size_t len = 0;
     tlv_verify_result res;
-    pt_err rc = pt_file_read(path, TLV_FILE_MAX_BYTES, &data, &len);
-    if (rc == PT_OK)
-        rc = tlv_file_parse(data, len, &st->old);
-    OPENSSL_free(data);
+    pt_err rc = tlv_file_load(path, &st->old);
     if (rc != PT_OK)
-        return pt_err_context(rc, "%s", path);
+        return rc;
     if (tlv_file_verify(st->old, NULL, &res) != PT_OK)
         return pt_err_context(PT_ERR_VERIFY,
                               "%s does not verify, so phones would not have accepted it; "

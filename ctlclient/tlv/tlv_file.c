@@ -4,6 +4,8 @@
 
 #include <openssl/crypto.h>
 
+#include "fileio.h"
+
 static void record_clear(tlv_record *rec)
 {
     OPENSSL_free(rec->subject);
@@ -15,6 +17,18 @@ static void record_clear(tlv_record *rec)
     OPENSSL_free(rec->certificate);
     OPENSSL_free(rec->ip_address);
     OPENSSL_free(rec->cert_hash);
+}
+
+pt_err tlv_file_load(const char *path, tlv_file **out)
+{
+    *out = NULL;
+    uint8_t *data = NULL;
+    size_t len = 0;
+    pt_err rc = pt_file_read(path, TLV_FILE_MAX_BYTES, &data, &len);
+    if (rc == PT_OK)
+        rc = tlv_file_parse(data, len, out);
+    OPENSSL_free(data);
+    return rc == PT_OK ? rc : pt_err_context(rc, "%s", path);
 }
 
 void tlv_file_free(tlv_file *f)

@@ -89,6 +89,8 @@ typedef struct tlv_file {
  * a file without records.
  */
 pt_err tlv_file_parse(const uint8_t *data, size_t len, tlv_file **out);
+/* Read the file at path (at most TLV_FILE_MAX_BYTES) and parse it; errors name path. */
+pt_err tlv_file_load(const char *path, tlv_file **out);
 void tlv_file_free(tlv_file *f);
 
 /* The bytes the signature covers (§6.1): the file minus the 3 + k SIGNATURE bytes.
