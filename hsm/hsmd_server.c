@@ -57,11 +57,6 @@ typedef struct job {
     char *frame_error; /* a bad length prefix: what was wrong */
 } job;
 
-typedef struct done_entry {
-    unsigned index;
-    bool close;
-} done_entry;
-
 struct hsmd_server {
     const hsmd_config *cfg;
     hsmd_service *svc;
@@ -79,7 +74,7 @@ struct hsmd_server {
     atomic_uint in_progress;
     /* Connection state (see conn), and the ones workers want closed. */
     pthread_mutex_t lock;
-    done_entry *done;
+    unsigned *done; /* indexes of connections to close */
     unsigned n_done;
     bool accepting; /* the listening socket is in epoll (not: every slot is taken) */
     int64_t last_full_log;
@@ -423,7 +418,7 @@ static void take_back(hsmd_server *srv)
         pt_log_warn("eventfd: %s", strerror(errno));
     pthread_mutex_lock(&srv->lock);
     for (unsigned i = 0; i < srv->n_done; i++) {
-        conn *c = &srv->conns[srv->done[i].index];
+        conn *c = &srv->conns[srv->done[i]];
         c->busy = false;
         conn_close_locked(srv, c);
     }
@@ -482,9 +477,7 @@ static void give_back(hsmd_server *srv, conn *c, bool close_it)
         }
         c->busy = true; /* the I/O thread closes it below */
     }
-    srv->done[srv->n_done].index = c->index;
-    srv->done[srv->n_done].close = true;
-    srv->n_done++;
+    srv->done[srv->n_done++] = c->index;
     pthread_mutex_unlock(&srv->lock);
     uint64_t one = 1;
     if (write(srv->event_fd, &one, sizeof one) < 0)
