@@ -224,13 +224,16 @@ static void peer_read(int fd, hsmd_peer *p)
     }
 }
 
-/* Is a connection slot free? (called with srv->lock held) */
-static bool slot_free_locked(const hsmd_server *srv)
+/*
+ * A free connection slot, or NULL (called with srv->lock held). Only the I/O
+ * thread takes and frees slots, so one found here stays free until it takes it.
+ */
+static conn *slot_free_locked(hsmd_server *srv)
 {
     for (unsigned i = 0; i < srv->cfg->max_clients; i++)
         if (!srv->conns[i].in_use)
-            return true;
-    return false;
+            return &srv->conns[i];
+    return NULL;
 }
 
 /*
@@ -269,9 +272,9 @@ static void accept_all(hsmd_server *srv)
 {
     for (;;) {
         pthread_mutex_lock(&srv->lock);
-        bool room = slot_free_locked(srv);
+        conn *c = slot_free_locked(srv);
         pthread_mutex_unlock(&srv->lock);
-        if (!room) {
+        if (c == NULL) {
             accept_pause(srv);
             return;
         }
@@ -283,24 +286,13 @@ static void accept_all(hsmd_server *srv)
                 continue;
             return;
         }
-        conn *c = NULL;
         pthread_mutex_lock(&srv->lock);
-        for (unsigned i = 0; i < srv->cfg->max_clients && c == NULL; i++)
-            if (!srv->conns[i].in_use)
-                c = &srv->conns[i];
-        if (c != NULL) {
-            unsigned index = (unsigned)(c - srv->conns);
-            memset(c, 0, sizeof *c);
-            c->index = index;
-            c->fd = fd;
-            c->in_use = true;
-        }
+        unsigned index = (unsigned)(c - srv->conns);
+        memset(c, 0, sizeof *c);
+        c->index = index;
+        c->fd = fd;
+        c->in_use = true;
         pthread_mutex_unlock(&srv->lock);
-        if (c == NULL) {
-            /* Unreachable: accepting stops while every slot is taken (below). */
-            close(fd);
-            continue;
-        }
         peer_read(fd, &c->peer);
         c->deadline = hsmd_now_ms() + srv->cfg->idle_timeout_ms;
         atomic_fetch_add(&srv->n_conns, 1);
