@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -585,14 +586,6 @@ static ssize_t fd_read_once(int fd, uint8_t *buf, size_t len)
     return n;
 }
 
-static ssize_t fd_write_once(int fd, const uint8_t *buf, size_t len)
-{
-    ssize_t n = send(fd, buf, len, MSG_DONTWAIT | MSG_NOSIGNAL);
-    if (n < 0 && errno == ENOTSOCK)
-        n = write(fd, buf, len);
-    return n;
-}
-
 static bool errno_is_retry(void)
 {
     return errno == EINTR || errno == EAGAIN || errno == EWOULDBLOCK;
@@ -618,19 +611,34 @@ static pt_err fd_read_all(int fd, int64_t deadline, uint8_t *buf, size_t len, si
     return PT_OK;
 }
 
-static pt_err fd_write_all(int fd, int64_t deadline, const uint8_t *buf, size_t len)
+/*
+ * Write the n buffers of iov whole: one system call (sendmsg, or writev on a
+ * pipe) unless the peer's buffer is full, then wait for room until deadline.
+ */
+static pt_err fd_writev_all(int fd, int64_t deadline, struct iovec *iov, int n)
 {
-    size_t done = 0;
-    while (done < len) {
-        pt_err rc = fd_wait(fd, POLLOUT, deadline);
-        if (rc != PT_OK)
-            return rc;
-        ssize_t n = fd_write_once(fd, buf + done, len - done);
-        if (n < 0 && errno_is_retry())
+    while (n > 0) {
+        struct msghdr m = {.msg_iov = iov, .msg_iovlen = (size_t)n};
+        ssize_t w = sendmsg(fd, &m, MSG_DONTWAIT | MSG_NOSIGNAL);
+        if (w < 0 && errno == ENOTSOCK)
+            w = writev(fd, iov, n);
+        if (w < 0 && errno == EINTR)
             continue;
-        if (n < 0)
+        if (w < 0 && errno_is_retry()) {
+            pt_err rc = fd_wait(fd, POLLOUT, deadline);
+            if (rc != PT_OK)
+                return rc;
+            continue;
+        }
+        if (w < 0)
             return pt_fail_errno("write");
-        done += (size_t)n;
+        size_t left = (size_t)w;
+        for (; n > 0 && left >= iov->iov_len; iov++, n--)
+            left -= iov->iov_len;
+        if (n > 0) {
+            iov->iov_base = (uint8_t *)iov->iov_base + left;
+            iov->iov_len -= left;
+        }
     }
     return PT_OK;
 }
@@ -687,8 +695,10 @@ pt_err hsmd_frame_write(int fd, int64_t deadline, const uint8_t *body, size_t le
                        HSMD_HEADER_LEN, HSMD_FRAME_MAX);
     uint8_t prefix[HSMD_FRAME_PREFIX_LEN] = {(uint8_t)(len >> 24), (uint8_t)(len >> 16),
                                              (uint8_t)(len >> 8), (uint8_t)len};
-    pt_err rc = fd_write_all(fd, deadline, prefix, sizeof prefix);
-    if (rc == PT_OK)
-        rc = fd_write_all(fd, deadline, body, len);
-    return rc;
+    union {
+        const uint8_t *in;
+        void *out;
+    } b = {.in = body}; /* only read through, by sendmsg or writev */
+    struct iovec iov[2] = {{prefix, sizeof prefix}, {b.out, len}};
+    return fd_writev_all(fd, deadline, iov, 2);
 }

@@ -12,7 +12,6 @@
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/uio.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -476,56 +475,6 @@ static void give_back(hsmd_server *srv, conn *c, bool close_it)
         pt_log_warn("eventfd: %s", strerror(errno));
 }
 
-/*
- * Send a frame (length prefix and body) with as few system calls as the
- * socket allows: one sendmsg normally, more only when the socket buffer is
- * full, until the deadline.
- */
-static pt_err reply_send(int fd, int64_t deadline, const uint8_t *body, size_t len)
-{
-    uint8_t prefix[HSMD_FRAME_PREFIX_LEN] = {(uint8_t)(len >> 24), (uint8_t)(len >> 16),
-                                             (uint8_t)(len >> 8), (uint8_t)len};
-    union {
-        const uint8_t *in;
-        void *out;
-    } b = {.in = body}; /* sendmsg never writes through it */
-    struct iovec iov[2] = {{prefix, sizeof prefix}, {b.out, len}};
-    size_t sent = 0, total = sizeof prefix + len;
-    while (sent < total) {
-        struct msghdr m;
-        memset(&m, 0, sizeof m);
-        struct iovec rest[2];
-        size_t skip = sent;
-        int n = 0;
-        for (int i = 0; i < 2; i++) {
-            if (skip >= iov[i].iov_len) {
-                skip -= iov[i].iov_len;
-                continue;
-            }
-            rest[n].iov_base = (uint8_t *)iov[i].iov_base + skip;
-            rest[n].iov_len = iov[i].iov_len - skip;
-            skip = 0;
-            n++;
-        }
-        m.msg_iov = rest;
-        m.msg_iovlen = (size_t)n;
-        ssize_t w = sendmsg(fd, &m, MSG_NOSIGNAL | MSG_DONTWAIT);
-        if (w > 0) {
-            sent += (size_t)w;
-            continue;
-        }
-        if (w < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
-            return pt_fail_errno("send");
-        int64_t left = deadline - hsmd_now_ms();
-        if (left <= 0)
-            return pt_fail(PT_ERR_TIMEOUT, "the client did not take its answer in time");
-        struct pollfd p = {.fd = fd, .events = POLLOUT};
-        if (poll(&p, 1, left > 60000 ? 60000 : (int)left) < 0 && errno != EINTR)
-            return pt_fail_errno("poll");
-    }
-    return PT_OK;
-}
-
 /* Has the client closed its end? Then nobody will read the answer. */
 static bool peer_gone(int fd)
 {
@@ -548,8 +497,9 @@ static void work(hsmd_server *srv, job *j)
             hsmd_service_frame_error(srv->svc, &c->peer, j->frame_error, &reply);
         else
             hsmd_service_handle(srv->svc, &c->peer, j->body, j->len, &reply);
-        if (reply.body != NULL && reply_send(c->fd, hsmd_deadline_after(srv->cfg->frame_timeout_ms),
-                                             reply.body, reply.len) != PT_OK) {
+        if (reply.body != NULL &&
+            hsmd_frame_write(c->fd, hsmd_deadline_after(srv->cfg->frame_timeout_ms), reply.body,
+                             reply.len) != PT_OK) {
             pt_log_debug("cannot answer uid %u pid %d: %s", (unsigned)c->peer.uid, (int)c->peer.pid,
                          pt_err_message());
             close_it = true;
