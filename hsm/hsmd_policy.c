@@ -210,7 +210,26 @@ static void ext_name(X509_EXTENSION *e, char *buf, size_t len)
     OBJ_obj2txt(buf, (int)len, X509_EXTENSION_get_object(e), 0);
 }
 
-/* No extension twice, every extension OpenSSL knows decodable, none unknown and critical. */
+/* Does value, decoded from e by m, encode back to exactly e's bytes (DER)? */
+static bool ext_value_is_der(const X509V3_EXT_METHOD *m, X509_EXTENSION *e, void *value)
+{
+    if (m->it == NULL)
+        return true; /* an old-style method: OpenSSL has no item to re-encode with */
+    unsigned char *again = NULL;
+    int n = ASN1_item_i2d(value, &again, ASN1_ITEM_ptr(m->it));
+    const ASN1_OCTET_STRING *v = X509_EXTENSION_get_data(e);
+    bool same = n > 0 && n == ASN1_STRING_length(v) &&
+                memcmp(again, ASN1_STRING_get0_data(v), (size_t)n) == 0;
+    OPENSSL_free(again);
+    ERR_clear_error();
+    return same;
+}
+
+/*
+ * No extension twice, every extension OpenSSL knows decodable and in DER
+ * (the TBS's own DER check sees extension values as opaque octets), none
+ * unknown and critical.
+ */
 static pt_err check_extension_list(const STACK_OF(X509_EXTENSION) * exts)
 {
     int n = sk_X509_EXTENSION_num(exts);
@@ -239,10 +258,15 @@ static pt_err check_extension_list(const STACK_OF(X509_EXTENSION) * exts)
             ext_name(e, name, sizeof name);
             return pt_fail(PT_ERR_REFUSED, "%s cannot be decoded", name);
         }
+        bool der = ext_value_is_der(m, e, value);
         if (m->it != NULL)
             ASN1_item_free(value, ASN1_ITEM_ptr(m->it));
         else if (m->ext_free != NULL)
             m->ext_free(value);
+        if (!der) {
+            ext_name(e, name, sizeof name);
+            return pt_fail(PT_ERR_REFUSED, "%s is not in DER (its re-encoding differs)", name);
+        }
     }
     return PT_OK;
 }
@@ -260,7 +284,7 @@ static pt_err check_key_usage_der(const STACK_OF(X509_EXTENSION) * exts)
     const ASN1_OCTET_STRING *v = X509_EXTENSION_get_data(X509v3_get_ext(exts, i));
     const uint8_t *p = ASN1_STRING_get0_data(v);
     int n = ASN1_STRING_length(v);
-    /* 03 LEN UNUSED BYTES...: the checks of check_extension_list already passed. */
+    /* 03 LEN UNUSED BYTES...; anything else is left to check_extension_list. */
     if (n >= 4 && p[0] == 0x03 && p[1] == n - 2 && p[2] < 8 &&
         (p[n - 1] & ((1u << p[2]) - 1u)) != 0)
         return pt_fail(PT_ERR_REFUSED, "keyUsage sets bits it declares unused (not DER)");
@@ -270,9 +294,10 @@ static pt_err check_key_usage_der(const STACK_OF(X509_EXTENSION) * exts)
 /* basicConstraints absent or CA:FALSE; keyUsage without keyCertSign and cRLSign. */
 static pt_err check_end_entity(const HSMD_TBS *t)
 {
-    pt_err rc = check_extension_list(t->extensions);
+    pt_err rc =
+        check_key_usage_der(t->extensions); /* names the problem; the list check would too */
     if (rc == PT_OK)
-        rc = check_key_usage_der(t->extensions);
+        rc = check_extension_list(t->extensions);
     if (rc != PT_OK)
         return rc;
     int crit = -1;

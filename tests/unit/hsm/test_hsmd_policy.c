@@ -404,6 +404,13 @@ static void test_issue_extensions(void **state)
     check_bytes(f, tbs, len, PT_ERR_REFUSED, "keyUsage sets bits it declares unused");
     OPENSSL_free(tbs);
 
+    /* basicConstraints with its DEFAULT cA FALSE written out: BER, not DER (X.690 11.5). */
+    static const uint8_t bc_default[] = {0x30, 0x03, 0x01, 0x01, 0x00};
+    X509_EXTENSION *bd[1] = {ext_raw("2.5.29.19", true, bc_default, sizeof bc_default)};
+    tbs = tbs_with_extensions(f, bd, 1, &len);
+    check_bytes(f, tbs, len, PT_ERR_REFUSED, "Basic Constraints is not in DER");
+    OPENSSL_free(tbs);
+
     /* basicConstraints CA:FALSE with a path length: RFC 5280 forbids it. */
     static const uint8_t bc_pathlen[] = {0x30, 0x03, 0x02, 0x01, 0x00};
     X509_EXTENSION *pl[1] = {ext_raw("2.5.29.19", true, bc_pathlen, sizeof bc_pathlen)};
