@@ -229,22 +229,40 @@ out:
     return rc;
 }
 
-/* Handles of the objects labelled label (of class cls, or any when cls_set is false). */
-static pt_err find_objects(token *t, const char *label, bool cls_set, CK_OBJECT_CLASS cls,
-                           CK_OBJECT_HANDLE *found, CK_ULONG max, CK_ULONG *n)
+/* Handles of the objects labelled label (of class cls, or any when cls_set is false), on h. */
+static pt_err find_objects(token *t, CK_SESSION_HANDLE h, const char *label, bool cls_set,
+                           CK_OBJECT_CLASS cls, CK_OBJECT_HANDLE *found, CK_ULONG max, CK_ULONG *n)
 {
     *n = 0;
     CK_ATTRIBUTE tmpl[2] = {
         {CKA_LABEL, token_ck_input(label), (CK_ULONG)strlen(label)},
         {CKA_CLASS, &cls, sizeof cls},
     };
-    CK_RV rv = t->module->fl->C_FindObjectsInit(t->session, tmpl, cls_set ? 2 : 1);
+    CK_RV rv = t->module->fl->C_FindObjectsInit(h, tmpl, cls_set ? 2 : 1);
     if (rv != CKR_OK)
         return token_note_failure(t, token_ckr_fail(rv, "C_FindObjectsInit", "searching objects"));
-    rv = t->module->fl->C_FindObjects(t->session, found, max, n);
-    (void)t->module->fl->C_FindObjectsFinal(t->session);
+    rv = t->module->fl->C_FindObjects(h, found, max, n);
+    (void)t->module->fl->C_FindObjectsFinal(h);
     if (rv != CKR_OK)
         return token_note_failure(t, token_ckr_fail(rv, "C_FindObjects", "searching objects"));
+    return PT_OK;
+}
+
+pt_err token_private_key_find(token *t, CK_SESSION_HANDLE h, const char *label,
+                              CK_OBJECT_HANDLE *key)
+{
+    CK_OBJECT_HANDLE found[2];
+    CK_ULONG n = 0;
+    pt_err rc = find_objects(t, h, label, true, CKO_PRIVATE_KEY, found, 2, &n);
+    if (rc != PT_OK)
+        return rc;
+    if (n == 0)
+        return pt_fail(PT_ERR_NOT_FOUND, "no private key labelled '%s' on token '%s'", label,
+                       t->info.label);
+    if (n > 1)
+        return pt_fail(PT_ERR_AMBIGUOUS, "several private keys labelled '%s' on token '%s'", label,
+                       t->info.label);
+    *key = found[0];
     return PT_OK;
 }
 
@@ -257,7 +275,7 @@ pt_err token_objects_count(token *t, const char *label, token_object_kind kind, 
         return rc;
     CK_OBJECT_HANDLE found[KEYGEN_MAX_OBJECTS];
     CK_ULONG n = 0;
-    rc = find_objects(t, label, true, classes[kind], found, KEYGEN_MAX_OBJECTS, &n);
+    rc = find_objects(t, t->session, label, true, classes[kind], found, KEYGEN_MAX_OBJECTS, &n);
     *count = (unsigned)n;
     return rc;
 }
@@ -270,7 +288,7 @@ pt_err token_objects_destroy(token *t, const char *label, unsigned *count)
         return rc;
     CK_OBJECT_HANDLE found[KEYGEN_MAX_OBJECTS];
     CK_ULONG n = 0;
-    rc = find_objects(t, label, false, 0, found, KEYGEN_MAX_OBJECTS, &n);
+    rc = find_objects(t, t->session, label, false, 0, found, KEYGEN_MAX_OBJECTS, &n);
     for (CK_ULONG i = 0; rc == PT_OK && i < n; i++) {
         CK_RV rv = t->module->fl->C_DestroyObject(t->session, found[i]);
         if (rv != CKR_OK)
@@ -287,20 +305,13 @@ pt_err token_key_attrs_read(token *t, const char *label, token_key_attrs *out)
     pt_err rc = require_session(t, "reading key attributes");
     if (rc != PT_OK)
         return rc;
-    CK_OBJECT_HANDLE found[2];
-    CK_ULONG n = 0;
-    rc = find_objects(t, label, true, CKO_PRIVATE_KEY, found, 2, &n);
+    CK_OBJECT_HANDLE key = CK_INVALID_HANDLE;
+    rc = token_private_key_find(t, t->session, label, &key);
     if (rc != PT_OK)
         return rc;
-    if (n == 0)
-        return pt_fail(PT_ERR_NOT_FOUND, "no private key labelled '%s' on token '%s'", label,
-                       t->info.label);
-    if (n > 1)
-        return pt_fail(PT_ERR_AMBIGUOUS, "several private keys labelled '%s' on token '%s'", label,
-                       t->info.label);
     CK_KEY_TYPE kt = 0;
     CK_ATTRIBUTE a = {CKA_KEY_TYPE, &kt, sizeof kt};
-    CK_RV rv = t->module->fl->C_GetAttributeValue(t->session, found[0], &a, 1);
+    CK_RV rv = t->module->fl->C_GetAttributeValue(t->session, key, &a, 1);
     if (rv != CKR_OK)
         return token_note_failure(t, token_ckr_fail(rv, "C_GetAttributeValue", "reading a key"));
     out->key_type = kt;
@@ -317,11 +328,11 @@ pt_err token_key_attrs_read(token *t, const char *label, token_key_attrs *out)
         {CKA_SIGN, &out->can_sign},
     };
     for (size_t i = 0; rc == PT_OK && i < sizeof flags / sizeof flags[0]; i++)
-        rc = bool_attr(t, found[0], flags[i].type, flags[i].dst);
+        rc = bool_attr(t, key, flags[i].type, flags[i].dst);
     /* Ask for the secret itself: a protected key answers CKR_ATTRIBUTE_SENSITIVE. */
     uint8_t secret[1024];
     CK_ATTRIBUTE v = {kt == CKK_RSA ? CKA_PRIVATE_EXPONENT : CKA_VALUE, secret, sizeof secret};
-    rv = t->module->fl->C_GetAttributeValue(t->session, found[0], &v, 1);
+    rv = t->module->fl->C_GetAttributeValue(t->session, key, &v, 1);
     out->secret_readable = rv == CKR_OK && v.ulValueLen != CK_UNAVAILABLE_INFORMATION;
     OPENSSL_cleanse(secret, sizeof secret);
     return rc;

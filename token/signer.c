@@ -30,32 +30,6 @@ struct token_signer {
     bool broken;
 };
 
-static pt_err signer_find_key(token_signer *s, CK_SESSION_HANDLE h, const char *label)
-{
-    CK_OBJECT_CLASS cls = CKO_PRIVATE_KEY;
-    CK_ATTRIBUTE tmpl[] = {
-        {CKA_CLASS, &cls, sizeof cls},
-        {CKA_LABEL, token_ck_input(label), (CK_ULONG)strlen(label)},
-    };
-    CK_OBJECT_HANDLE found[2];
-    CK_ULONG n = 0;
-    CK_RV rv = s->fl->C_FindObjectsInit(h, tmpl, 2);
-    if (rv == CKR_OK) {
-        rv = s->fl->C_FindObjects(h, found, 2, &n);
-        (void)s->fl->C_FindObjectsFinal(h);
-    }
-    if (rv != CKR_OK)
-        return token_ckr_fail(rv, "C_FindObjects", "looking for the signing key");
-    if (n == 0)
-        return pt_fail(PT_ERR_NOT_FOUND, "no private key labelled '%s' on token '%s'", label,
-                       s->tok->info.label);
-    if (n > 1)
-        return pt_fail(PT_ERR_AMBIGUOUS, "several private keys labelled '%s' on token '%s'", label,
-                       s->tok->info.label);
-    s->key = found[0];
-    return PT_OK;
-}
-
 /* Key type and size, from the private key's public attributes. */
 static pt_err signer_describe_key(token_signer *s, CK_SESSION_HANDLE h)
 {
@@ -126,7 +100,7 @@ pt_err token_signer_open(token *t, const char *label, unsigned sessions, token_s
             goto fail;
         }
     }
-    rc = signer_find_key(s, s->sessions[0], label);
+    rc = token_private_key_find(s->tok, s->sessions[0], label, &s->key);
     if (rc == PT_OK)
         rc = signer_describe_key(s, s->sessions[0]);
     if (rc != PT_OK)

@@ -32,6 +32,10 @@ struct token {
     bool gone; /* removed or failed: libp11 must not touch it again */
 };
 
+/* The one private key labelled label, found on session h of t (not_found, ambiguous). */
+pt_err token_private_key_find(token *t, CK_SESSION_HANDLE h, const char *label,
+                              CK_OBJECT_HANDLE *key);
+
 /* Fill info from a fresh C_GetTokenInfo of slot_id (a slot id of m->fl). */
 pt_err token_info_read(token_module *m, CK_SLOT_ID slot_id, token_info *info);
 
