@@ -163,11 +163,7 @@ static pt_err call_refused(const hsm_client *c, const hsmd_request *req, const h
     return pt_fail(rc, "hsmd at %s refused %s: %s: %s", c->name, op, code, reason);
 }
 
-/*
- * Send req and read its answer. On PT_OK, resp is an OK response whose payload
- * points into *body (free with OPENSSL_free).
- */
-static pt_err client_call(hsm_client *c, hsmd_request *req, hsmd_response *resp, uint8_t **body)
+pt_err hsm_client_exchange(hsm_client *c, hsmd_request *req, hsmd_response *resp, uint8_t **body)
 {
     *body = NULL;
     memset(resp, 0, sizeof *resp);
@@ -194,11 +190,23 @@ static pt_err client_call(hsm_client *c, hsmd_request *req, hsmd_response *resp,
     if (rc == PT_OK && resp->id != req->id)
         rc = pt_fail(PT_ERR_PROTOCOL, "answer carries request id %u, expected %u", resp->id,
                      req->id);
-    if (rc == PT_OK && resp->type == HSMD_MSG_ERROR)
-        rc = call_refused(c, req, resp);
-    else if (rc != PT_OK)
-        rc = call_failure(c, op, rc);
     if (rc != PT_OK) {
+        rc = call_failure(c, op, rc);
+        OPENSSL_free(*body);
+        *body = NULL;
+    }
+    return rc;
+}
+
+/*
+ * Send req and read its answer. On PT_OK, resp is an OK response whose payload
+ * points into *body (free with OPENSSL_free); an ERROR answer is a failure.
+ */
+static pt_err client_call(hsm_client *c, hsmd_request *req, hsmd_response *resp, uint8_t **body)
+{
+    pt_err rc = hsm_client_exchange(c, req, resp, body);
+    if (rc == PT_OK && resp->type == HSMD_MSG_ERROR) {
+        rc = call_refused(c, req, resp);
         OPENSSL_free(*body);
         *body = NULL;
     }

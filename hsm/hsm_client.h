@@ -23,6 +23,7 @@
 
 #include <openssl/x509.h>
 
+#include "hsmd_proto.h"
 #include "pt_error.h"
 
 /* Where hsmd listens unless configured otherwise. */
@@ -70,6 +71,13 @@ pt_err hsm_client_issue(hsm_client *c, const char *label, const uint8_t *tbs, si
  */
 pt_err hsm_client_sign_tlv(hsm_client *c, const char *label, const uint8_t *file, size_t len,
                            uint8_t **signed_file, size_t *signed_len);
+
+/*
+ * Send req (its id is set here) and read hsmd's answer, OK or ERROR, into
+ * resp; resp's payload points into *body (free with OPENSSL_free). For a tool
+ * that shows hsmd's refusal itself: the calls above turn ERROR into a failure.
+ */
+pt_err hsm_client_exchange(hsm_client *c, hsmd_request *req, hsmd_response *resp, uint8_t **body);
 
 /* Close the connection and free the client; NULL is ignored. */
 void hsm_client_close(hsm_client *c);

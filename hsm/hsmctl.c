@@ -8,15 +8,12 @@
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/time.h>
-#include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
 #include <json-c/json.h>
-#include <openssl/rand.h>
 #include <p11-kit/pkcs11.h>
 
 #include "audit.h"
@@ -414,60 +411,6 @@ static int cmd_audit_verify(const char *path)
     return PT_EXIT_FAIL;
 }
 
-/* Connect to hsmd's socket; the send timeout bounds a connect to a full listen queue. */
-static pt_err call_connect(const char *path, int timeout_ms, int *fd_out)
-{
-    *fd_out = -1;
-    struct sockaddr_un sa = {.sun_family = AF_UNIX};
-    if (strlen(path) >= sizeof sa.sun_path)
-        return pt_fail(PT_ERR_USAGE, "socket path %s is too long", path);
-    memcpy(sa.sun_path, path, strlen(path));
-    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd < 0)
-        return pt_fail_errno("socket");
-    struct timeval tv = {.tv_sec = timeout_ms / 1000, .tv_usec = (timeout_ms % 1000) * 1000};
-    if (setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv) != 0 ||
-        connect(fd, (const struct sockaddr *)&sa, sizeof sa) != 0) {
-        pt_err rc = pt_fail_errno("cannot connect to hsmd at %s", path);
-        close(fd);
-        return rc;
-    }
-    *fd_out = fd;
-    return PT_OK;
-}
-
-/* Send one request and read its answer (body in *body, parsed into *resp). */
-static pt_err call_exchange(const hsmctl_opts *o, const hsmd_request *req, uint8_t **body,
-                            hsmd_response *resp)
-{
-    *body = NULL;
-    uint8_t *out = NULL;
-    size_t out_len = 0, in_len = 0;
-    int fd = -1;
-    int64_t deadline = hsmd_deadline_after((int)o->timeout_ms);
-    pt_err rc = hsmd_request_encode(req, &out, &out_len);
-    if (rc == PT_OK)
-        rc = call_connect(o->socket, (int)o->timeout_ms, &fd);
-    if (rc == PT_OK)
-        rc = hsmd_frame_write(fd, deadline, out, out_len);
-    if (rc == PT_OK)
-        rc = hsmd_frame_read(fd, deadline, body, &in_len);
-    if (rc == PT_ERR_IO)
-        rc = pt_fail(PT_ERR_IO, "hsmd closed the connection without an answer");
-    if (rc == PT_OK)
-        rc = hsmd_response_parse(*body, in_len, resp);
-    if (rc == PT_OK && resp->id != req->id)
-        rc = pt_fail(PT_ERR_PROTOCOL, "hsmd answered request %u instead of %u", resp->id, req->id);
-    if (fd >= 0)
-        close(fd);
-    OPENSSL_free(out);
-    if (rc != PT_OK) {
-        OPENSSL_free(*body);
-        *body = NULL;
-    }
-    return rc;
-}
-
 /* A certificate from hsmd: PEM to -o FILE or standard output, with a summary on stderr. */
 static pt_err call_print_cert(const hsmctl_opts *o, const uint8_t *der, size_t len)
 {
@@ -528,10 +471,12 @@ static int cmd_call(const hsmctl_opts *o, int nargs, char **args)
         req.data = data;
         req.data_len = data_len;
     }
-    if (RAND_bytes((unsigned char *)&req.id, sizeof req.id) != 1)
-        req.id = (uint32_t)getpid();
     hsmd_response resp;
-    rc = call_exchange(o, &req, &body, &resp);
+    hsm_client *c = NULL;
+    rc = hsm_client_connect(o->socket, (int)o->timeout_ms, &c);
+    if (rc == PT_OK)
+        rc = hsm_client_exchange(c, &req, &resp, &body);
+    hsm_client_close(c);
     OPENSSL_free(data);
     if (rc != PT_OK)
         return pt_cli_report(rc, "no answer from hsmd");
