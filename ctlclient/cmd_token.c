@@ -201,14 +201,8 @@ static int token_check_cmd(const ctl_common_opts *o, const char *uri)
     pt_err rc = open_and_login(o, uri, true, &t);
     if (rc == PT_OK)
         rc = token_uri_parse(uri, &u);
-    if (rc == PT_OK) {
-        /* The URI's object=, else the key labelled SAST, else the only key. */
-        rc = token_uri_object_label(u) != NULL
-                 ? token_key_find(t, u, &k)
-                 : token_key_find_by_label(t, TOKEN_SAST_LABEL, NULL, 0, &k);
-        if (rc == PT_ERR_NOT_FOUND && token_uri_object_label(u) == NULL)
-            rc = token_key_find(t, NULL, &k);
-    }
+    if (rc == PT_OK)
+        rc = token_key_find_default(t, u, &k); /* the key signing would use */
     if (rc == PT_OK) {
         const token_info *ti = token_get_info(t);
         printf("token '%s' (serial %s): PIN accepted, PIN state now %s\n", ti->label, ti->serial,

@@ -205,18 +205,6 @@ static pt_err sign_with_token_key(void *ctx, const EVP_MD *md, const uint8_t *da
     return PT_OK;
 }
 
-static pt_err find_key(ctl_signer *s, token_key **k)
-{
-    const uint8_t *id = NULL;
-    size_t id_len = 0;
-    if (token_uri_object_label(s->uri) != NULL || token_uri_object_id(s->uri, &id, &id_len))
-        return token_key_find(s->tok, s->uri, k);
-    pt_err rc = token_key_find_by_label(s->tok, TOKEN_SAST_LABEL, NULL, 0, k);
-    if (rc == PT_ERR_NOT_FOUND)
-        rc = token_key_find(s->tok, NULL, k);
-    return rc;
-}
-
 static pt_err sign_on_token(ctl_signer *s, const ctl_common_opts *o, uint8_t *buf, size_t len)
 {
     token_pin_source storage;
@@ -226,7 +214,7 @@ static pt_err sign_on_token(ctl_signer *s, const ctl_common_opts *o, uint8_t *bu
         rc = token_login(s->tok, &lo);
     if (rc == PT_OK && s->key == NULL) {
         token_key *k = NULL;
-        rc = find_key(s, &k);
+        rc = token_key_find_default(s->tok, s->uri, &k);
         /* A key that is not the certificate's would make a file no phone accepts. */
         /* 1: the same key; -2: cannot be compared here (the signature is checked after signing). */
         int same = rc == PT_OK ? EVP_PKEY_eq(X509_get0_pubkey(s->cert), token_key_pkey(k)) : 1;

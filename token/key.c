@@ -167,6 +167,19 @@ pt_err token_key_find_by_label(token *t, const char *label, const uint8_t *id, s
     return find_key(t, label, id, id_len, id_len > 0, what, out);
 }
 
+pt_err token_key_find_default(token *t, const token_uri *uri, token_key **out)
+{
+    const uint8_t *id = NULL;
+    size_t id_len = 0;
+    if (uri != NULL &&
+        (token_uri_object_label(uri) != NULL || token_uri_object_id(uri, &id, &id_len)))
+        return token_key_find(t, uri, out);
+    pt_err rc = token_key_find_by_label(t, TOKEN_SAST_LABEL, NULL, 0, out);
+    if (rc == PT_ERR_NOT_FOUND)
+        rc = token_key_find(t, NULL, out);
+    return rc;
+}
+
 pt_err token_key_sign(token_key *k, const EVP_MD *md, const uint8_t *data, size_t len,
                       uint8_t **sig, size_t *sig_len)
 {

@@ -30,6 +30,11 @@ pt_err token_key_find(token *t, const token_uri *uri, token_key **out);
 /* Find the private key with this label (and id when id_len > 0). */
 pt_err token_key_find_by_label(token *t, const char *label, const uint8_t *id, size_t id_len,
                                token_key **out);
+/*
+ * The signing key of a SAST token: the one the URI's object= or id= names,
+ * else the key labelled TOKEN_SAST_LABEL, else the token's only key.
+ */
+pt_err token_key_find_default(token *t, const token_uri *uri, token_key **out);
 void token_key_free(token_key *k);
 
 const char *token_key_label(const token_key *k);

@@ -143,4 +143,16 @@ is "$RC" 1 "a wrong PIN fails"
 like "$ERR" "rejected the PIN from file .*not retried" "and says it was not retried"
 unlike "$ERR$OUT" "9999" "the PIN does not appear in any output"
 
+# --- token check tests the key signing would use ------------------------------
+PT_P11TOOL_PIN=24680 pkcs11-tool --module "$M" --token-label SAST-2 --login \
+    --pin env:PT_P11TOOL_PIN --keypairgen --key-type EC:prime256v1 --label OTHER --id 42 \
+    >/dev/null 2>&1
+run "$CTLCLIENT" token check "pkcs11:token=SAST-2;pin-source=file:$PT_TMP/newpin" --module "$M"
+is "$RC" 0 "token check without object= or id= succeeds"
+like "$OUT" "key: +'SAST'" "and checks the key labelled SAST"
+run "$CTLCLIENT" token check "pkcs11:token=SAST-2;id=%42?pin-source=file:$PT_TMP/newpin" \
+    --module "$M"
+is "$RC" 0 "token check with id= succeeds"
+like "$OUT" "key: +'OTHER'" "and checks the key with that id, as signing would"
+
 done_testing
